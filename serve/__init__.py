@@ -1,0 +1,1 @@
+"""Serving stack for Qwen3-VL on vLLM: profiles -> checks, memory plan, launcher."""

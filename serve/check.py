@@ -1,0 +1,166 @@
+"""`serve check`: every profile valid, and docker-compose.yml agreeing with the profiles and the frontend.
+
+Clashes (ports, served names, GPU shares) only matter between instances that run at the same time: the
+vLLM services of the compose file, or the profiles named together on the command line.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from serve.compose import ComposeError, ComposeFile, compose_env, load_compose
+from serve.model_facts import UnknownModelError, model_facts
+from serve.plan import MAX_SHARED_FRACTION
+from serve.profile import Profile, ProfileError, load_profile, profile_paths
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One problem found; `where` is the file (and key) it is about."""
+
+    where: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.message}"
+
+
+@dataclass
+class CheckReport:
+    profiles: list[Profile]
+    errors: list[Finding]
+    warnings: list[Finding]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+def check_model_limits(profile: Profile) -> list[Finding]:
+    """max-model-len within what the checkpoint supports (known table or local config.json)."""
+    s = profile.settings
+    try:
+        facts = model_facts(s.model)
+    except UnknownModelError as exc:
+        return [Finding(str(profile.path), f"model: {exc}; max-model-len not checked")]
+    if s.max_model_len > facts.max_context:
+        return [
+            Finding(
+                f"{profile.path}: max-model-len",
+                f"{s.max_model_len} is above the model's limit of {facts.max_context} tokens "
+                f"({facts.source}); use at most {facts.max_context}",
+            )
+        ]
+    return []
+
+
+def check_run_together(profiles: Sequence[Profile], where: str) -> list[Finding]:
+    """Instances that run at once need distinct ports and served names, and GPU shares that add up."""
+    findings = []
+    ports = Counter(p.settings.port for p in profiles)
+    for port, count in ports.items():
+        if count > 1:
+            names = ", ".join(p.name for p in profiles if p.settings.port == port)
+            findings.append(Finding(where, f"port {port} is used by {names}; give each its own port"))
+    served = Counter(name for p in profiles for name in p.settings.served_names)
+    for name, count in served.items():
+        if count > 1:
+            names = ", ".join(p.name for p in profiles if name in p.settings.served_names)
+            findings.append(
+                Finding(where, f"served name {name!r} is used by {names}; clients could not tell them apart")
+            )
+    total = round(sum(p.settings.gpu_memory_utilization for p in profiles), 3)
+    if len(profiles) > 1 and total > MAX_SHARED_FRACTION:
+        findings.append(
+            Finding(
+                where,
+                f"gpu-memory-utilization of {', '.join(p.name for p in profiles)} adds up to {total} "
+                f"> {MAX_SHARED_FRACTION}: they cannot share one GPU; lower the fractions "
+                "(SERVE_<FAMILY>_GPU_MEMORY_UTILIZATION)",
+            )
+        )
+    return findings
+
+
+def check_compose(compose: ComposeFile, profiles_dir: Path, env: Mapping[str, str]) -> tuple[list[Profile], list[Finding]]:
+    """Each vLLM service runs an existing, valid profile on the profile's port; the frontend is told them."""
+    findings: list[Finding] = []
+    running: dict[str, Profile] = {}
+    where = str(compose.path)
+    for service in compose.vllm_services():
+        at = f"{where}: services.{service.name}"
+        path = profiles_dir / f"{service.profile_name}.yaml"
+        if not path.is_file():
+            available = ", ".join(p.stem for p in profile_paths(profiles_dir))
+            findings.append(Finding(at, f"profile {service.profile_name!r} does not exist ({path}); use one of {available}"))
+            continue
+        try:
+            profile = load_profile(path, env)
+        except ProfileError as exc:
+            findings.append(Finding(at, f"its profile is invalid: {exc}"))
+            continue
+        running[service.name] = profile
+        port = profile.settings.port
+        container_ports = [p.container_port for p in service.published_ports]
+        if container_ports != [port]:
+            findings.append(
+                Finding(at, f"publishes container port(s) {container_ports} but profile {profile.name} listens on {port}")
+            )
+        if service.healthcheck_port != port:
+            findings.append(
+                Finding(at, f"healthcheck probes port {service.healthcheck_port}, profile {profile.name} listens on {port}")
+            )
+    findings += check_run_together(list(running.values()), f"{where} (services that run together)")
+    for endpoint in compose.frontend_endpoints:
+        url = urlsplit(endpoint.base_url)
+        at = f"{where}: frontend endpoint {endpoint.name!r}"
+        profile = running.get(url.hostname or "")
+        if profile is None:
+            findings.append(Finding(at, f"{endpoint.base_url} names no vLLM service ({', '.join(running)})"))
+        elif url.port != profile.settings.port or url.path.rstrip("/") != "/v1":
+            findings.append(
+                Finding(at, f"{endpoint.base_url} should be http://{url.hostname}:{profile.settings.port}/v1")
+            )
+    served_endpoints = {urlsplit(e.base_url).hostname for e in compose.frontend_endpoints}
+    for name in running:
+        if name not in served_endpoints:
+            findings.append(Finding(where, f"the frontend is not told about service {name}"))
+    return list(running.values()), findings
+
+
+def run_check(
+    profiles_dir: Path,
+    compose_path: Path | None,
+    together: Sequence[str] = (),
+    environ: Mapping[str, str] | None = None,
+) -> CheckReport:
+    """Validate every profile in `profiles_dir`, then the compose file, then the named set run together."""
+    env = compose_env(compose_path, environ) if compose_path else dict(environ or {})
+    errors: list[Finding] = []
+    warnings: list[Finding] = []
+    loaded: dict[str, Profile] = {}
+    for path in profile_paths(profiles_dir):
+        try:
+            profile = load_profile(path, env)
+        except ProfileError as exc:
+            errors += [Finding(str(path), line.split(": ", 1)[-1]) for line in str(exc).splitlines()]
+            continue
+        loaded[profile.name] = profile
+        for finding in check_model_limits(profile):
+            (warnings if "not checked" in finding.message else errors).append(finding)
+    if compose_path is not None:
+        try:
+            compose = load_compose(compose_path, environ)
+        except ComposeError as exc:
+            errors.append(Finding(str(compose_path), str(exc)))
+        else:
+            errors += check_compose(compose, profiles_dir, env)[1]
+    if together:
+        missing = [name for name in together if name not in loaded]
+        errors += [Finding(str(profiles_dir), f"profile {name!r} is missing or invalid") for name in missing]
+        errors += check_run_together([loaded[n] for n in together if n in loaded], "profiles run together")
+    return CheckReport(profiles=list(loaded.values()), errors=errors, warnings=warnings)

