@@ -86,7 +86,9 @@ def check_run_together(profiles: Sequence[Profile], where: str) -> list[Finding]
     return findings
 
 
-def check_compose(compose: ComposeFile, profiles_dir: Path, env: Mapping[str, str]) -> tuple[list[Profile], list[Finding]]:
+def check_compose(
+    compose: ComposeFile, profiles_dir: Path, env: Mapping[str, str]
+) -> tuple[list[Profile], list[Finding]]:
     """Each vLLM service runs an existing, valid profile on the profile's port; the frontend is told them."""
     findings: list[Finding] = []
     running: dict[str, Profile] = {}
@@ -96,7 +98,11 @@ def check_compose(compose: ComposeFile, profiles_dir: Path, env: Mapping[str, st
         path = profiles_dir / f"{service.profile_name}.yaml"
         if not path.is_file():
             available = ", ".join(p.stem for p in profile_paths(profiles_dir))
-            findings.append(Finding(at, f"profile {service.profile_name!r} does not exist ({path}); use one of {available}"))
+            findings.append(
+                Finding(
+                    at, f"profile {service.profile_name!r} does not exist ({path}); use one of {available}"
+                )
+            )
             continue
         try:
             profile = load_profile(path, env)
@@ -108,11 +114,17 @@ def check_compose(compose: ComposeFile, profiles_dir: Path, env: Mapping[str, st
         container_ports = [p.container_port for p in service.published_ports]
         if container_ports != [port]:
             findings.append(
-                Finding(at, f"publishes container port(s) {container_ports} but profile {profile.name} listens on {port}")
+                Finding(
+                    at,
+                    f"publishes container port(s) {container_ports} but profile {profile.name} listens on {port}",
+                )
             )
         if service.healthcheck_port != port:
             findings.append(
-                Finding(at, f"healthcheck probes port {service.healthcheck_port}, profile {profile.name} listens on {port}")
+                Finding(
+                    at,
+                    f"healthcheck probes port {service.healthcheck_port}, profile {profile.name} listens on {port}",
+                )
             )
     findings += check_run_together(list(running.values()), f"{where} (services that run together)")
     for endpoint in compose.frontend_endpoints:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -27,7 +28,9 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     check = sub.add_parser("check", help="validate every profile and docker-compose.yml together")
-    check.add_argument("profiles", nargs="*", help="profiles that will run together (ports, names, GPU shares)")
+    check.add_argument(
+        "profiles", nargs="*", help="profiles that will run together (ports, names, GPU shares)"
+    )
     check.add_argument("--compose-file", type=Path, default=Path("docker-compose.yml"))
     check.add_argument("--no-compose", action="store_true", help="check the profiles only")
 
@@ -40,12 +43,18 @@ def _parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="start vLLM with a profile on this machine and wait until it is ready")
     up.add_argument("profile", help="profile name (8b) or a profile file")
-    up.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    up.add_argument(
+        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+    )
     up.add_argument("--port", type=int, default=None, help="port (default: the profile's)")
-    up.add_argument("--log-file", type=Path, default=None, help="where vLLM's output goes (default: a temp file)")
+    up.add_argument(
+        "--log-file", type=Path, default=None, help="where vLLM's output goes (default: a temp file)"
+    )
     up.add_argument("--verbose", action="store_true", help="also print vLLM's output")
-    up.add_argument("--ready-timeout", type=float, default=3600.0, help="seconds to wait (first downloads are slow)")
-    up.add_argument("vllm_args", nargs=argparse.REMAINDER, help="after --: extra vLLM options")
+    up.add_argument(
+        "--ready-timeout", type=float, default=3600.0, help="seconds to wait (first downloads are slow)"
+    )
+    up.epilog = "Anything after -- goes to vLLM as is: python -m serve up 8b -- --max-num-seqs 16"
     return parser
 
 
@@ -55,7 +64,12 @@ def _load(name_or_file: str, profiles_dir: Path | None):
 
 def _gpu(args: argparse.Namespace) -> Gpu:
     if args.gpu_memory_gib:
-        return Gpu(key="custom", label=f"{args.gpu_memory_gib:g} GiB GPU", memory_gib=args.gpu_memory_gib, bandwidth_tb_s=0)
+        return Gpu(
+            key="custom",
+            label=f"{args.gpu_memory_gib:g} GiB GPU",
+            memory_gib=args.gpu_memory_gib,
+            bandwidth_tb_s=0,
+        )
     return find_gpu(args.gpu)
 
 
@@ -69,7 +83,13 @@ def _plan_table(plans: list[ProfilePlan]) -> Table:
         ("GPU share (gpu-memory-utilization)", lambda p: f"{p.gpu_memory_utilization:g}"),
         ("tensor parallel GPUs", lambda p: p.tensor_parallel_size),
         ("parameters", lambda p: f"{p.parameters / 1e9:.2f} B"),
-        ("weights", lambda p: GIB_FMT.format(p.weights_gib) + (f" ({p.weight_quantization})" if p.weight_quantization else "")),
+        (
+            "weights",
+            lambda p: (
+                GIB_FMT.format(p.weights_gib)
+                + (f" ({p.weight_quantization})" if p.weight_quantization else "")
+            ),
+        ),
         ("runtime overhead (estimate)", lambda p: GIB_FMT.format(p.runtime_overhead_gib)),
         ("KV cache", lambda p: GIB_FMT.format(p.kv_cache_gib)),
         ("KV bytes per token", lambda p: f"{p.kv_bytes_per_token:,}"),
@@ -77,7 +97,10 @@ def _plan_table(plans: list[ProfilePlan]) -> Table:
         ("max-model-len", lambda p: f"{p.max_model_len:,}"),
         ("requests at max-model-len", lambda p: f"{p.max_concurrent_at_max_len:g}"),
         ("fits", lambda p: "[green]yes[/]" if p.fits else "[red]no[/]"),
-        ("decode bound, 1 stream", lambda p: f"{p.decode_tokens_per_s_bound:g} tok/s" if p.decode_tokens_per_s_bound else "-"),
+        (
+            "decode bound, 1 stream",
+            lambda p: f"{p.decode_tokens_per_s_bound:g} tok/s" if p.decode_tokens_per_s_bound else "-",
+        ),
     ]
     for label, value in rows:
         table.add_row(label, *(str(value(p)) for p in plans))  # type: ignore[operator]
@@ -87,9 +110,13 @@ def _plan_table(plans: list[ProfilePlan]) -> Table:
 def _advice(plan: ProfilePlan) -> str:
     if plan.fits:
         return f"{plan.profile}: fits."
-    longest = f"max-model-len {plan.largest_max_model_len:,}" if plan.largest_max_model_len else "no context at all"
+    longest = (
+        f"max-model-len {plan.largest_max_model_len:,}" if plan.largest_max_model_len else "no context at all"
+    )
     fraction = (
-        f"gpu-memory-utilization {plan.fraction_needed:g}" if plan.fraction_needed <= 1 else "more than this whole GPU"
+        f"gpu-memory-utilization {plan.fraction_needed:g}"
+        if plan.fraction_needed <= 1
+        else "more than this whole GPU"
     )
     return (
         f"{plan.profile}: does NOT fit at max-model-len {plan.max_model_len:,}: at this share the KV cache holds "
@@ -109,14 +136,25 @@ def cmd_plan(args: argparse.Namespace, out: Console) -> int:
         if together is None:
             print(plans[0].model_dump_json(indent=2))
         else:
-            print(json.dumps({"profiles": [p.model_dump() for p in plans], "together": together.model_dump()}, indent=2))
+            print(
+                json.dumps(
+                    {"profiles": [p.model_dump() for p in plans], "together": together.model_dump()}, indent=2
+                )
+            )
         return 0 if all(p.fits for p in plans) and (together is None or together.fits) else 1
     out.print(_plan_table(plans))
     for plan in plans:
         out.print(_advice(plan), highlight=False)
     if together is not None:
-        verdict = "fit together on one GPU" if together.fits else "do NOT fit together: " + "; ".join(together.reasons)
-        out.print(f"{' + '.join(together.profiles)} (shares add up to {together.total_fraction:g}): {verdict}", highlight=False)
+        verdict = (
+            "fit together on one GPU"
+            if together.fits
+            else "do NOT fit together: " + "; ".join(together.reasons)
+        )
+        out.print(
+            f"{' + '.join(together.profiles)} (shares add up to {together.total_fraction:g}): {verdict}",
+            highlight=False,
+        )
     ok = all(p.fits for p in plans) and (together is None or together.fits)
     return 0 if ok else 1
 
@@ -130,19 +168,23 @@ def cmd_check(args: argparse.Namespace, out: Console) -> int:
     report = run_check(profiles_dir, compose, args.profiles)
     for profile in report.profiles:
         s = profile.settings
-        out.print(f"ok  {profile.path}: {s.served_name} on port {s.port}, {s.max_model_len:,} tokens", highlight=False)
+        out.print(
+            f"ok  {profile.path}: {s.served_name} on port {s.port}, {s.max_model_len:,} tokens",
+            highlight=False,
+        )
     for finding in report.warnings:
         out.print(f"[yellow]warning[/] {finding}", highlight=False)
     for finding in report.errors:
         out.print(f"[red]error[/] {finding}", highlight=False)
     if compose is not None and report.ok:
         out.print(f"ok  {compose}: agrees with the profiles", highlight=False)
-    out.print("check passed" if report.ok else f"check failed: {len(report.errors)} error(s)", highlight=False)
+    out.print(
+        "check passed" if report.ok else f"check failed: {len(report.errors)} error(s)", highlight=False
+    )
     return 0 if report.ok else 1
 
 
 def cmd_up(args: argparse.Namespace, out: Console) -> int:
-    extra = args.vllm_args[1:] if args.vllm_args[:1] == ["--"] else args.vllm_args
     profile = _load(args.profile, args.profiles_dir)
     options = UpOptions(
         host=args.host,
@@ -150,16 +192,20 @@ def cmd_up(args: argparse.Namespace, out: Console) -> int:
         log_file=args.log_file,
         verbose=args.verbose,
         ready_timeout=args.ready_timeout,
-        extra_args=extra,
+        extra_args=args.vllm_args,
     )
-    return run_up(profile, options, Console(stderr=True), out)
+    return run_up(profile, options, Console(stderr=True, soft_wrap=True), out)
 
 
 COMMANDS = {"check": cmd_check, "plan": cmd_plan, "up": cmd_up}
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    # argparse cannot hold both options after a positional and a free tail, so split at "--" first.
+    extra = argv[argv.index("--") + 1 :] if "--" in argv else []
+    args = _parser().parse_args(argv[: len(argv) - len(extra) - 1] if "--" in argv else argv)
+    args.vllm_args = extra
     out = Console(soft_wrap=True)
     err = Console(stderr=True, soft_wrap=True)
     try:

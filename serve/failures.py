@@ -73,7 +73,9 @@ KNOWN_FAILURES: tuple[KnownFailure, ...] = (
     ),
     KnownFailure(
         Failure.MODEL_NOT_FOUND,
-        re.compile(r"Repository Not Found|is not a local folder and is not a valid model identifier|401 Client Error"),
+        re.compile(
+            r"Repository Not Found|is not a local folder and is not a valid model identifier|401 Client Error"
+        ),
         "The model could not be found: check `model:` in {path}; gated or private models need HF_TOKEN.",
     ),
 )

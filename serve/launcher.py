@@ -15,6 +15,7 @@ from types import FrameType
 
 import httpx
 from rich.console import Console
+from rich.markup import escape
 
 from serve.failures import diagnose, error_lines
 from serve.overrides import variable_prefix
@@ -78,6 +79,11 @@ reply = client.chat.completions.create(
 print(reply.choices[0].message.content)"""
 
 
+def _say(console: Console, text: str) -> None:
+    """Plain text: paths and vLLM output may contain [brackets] that rich would read as markup."""
+    console.print(text, highlight=False, markup=False)
+
+
 class _Progress:
     """A live status line on a terminal; one line per phase change otherwise (logs, CI)."""
 
@@ -95,7 +101,7 @@ class _Progress:
         if self._status:
             self._status.update(text)
         elif phase is not self._shown:
-            self.console.print(f"[serve] {text}", highlight=False)
+            _say(self.console, f"[serve] {text}")
         self._shown = phase
 
     def close(self) -> None:
@@ -105,15 +111,15 @@ class _Progress:
 
 def _report_failure(console: Console, profile: Profile, proc: VllmProcess, headline: str) -> None:
     lines = proc.log_lines()
-    console.print(f"[bold red]error:[/] {headline}", highlight=False)
+    console.print(f"[bold red]error:[/] {escape(headline)}", highlight=False)
     console.print("vLLM said:", highlight=False)
     for line in error_lines(lines):
         console.print(f"  {line}", highlight=False, markup=False)
     family = variable_prefix(profile.family).rstrip("_")
     for known in diagnose(lines):
         advice = known.advice.format(family=family, profile=profile.name, path=profile.path)
-        console.print(f"[bold]what to change:[/] {advice}", highlight=False)
-    console.print(f"full log: {proc.log_path}", highlight=False)
+        console.print(f"[bold]what to change:[/] {escape(advice)}", highlight=False)
+    _say(console, f"full log: {proc.log_path}")
 
 
 def run_up(profile: Profile, options: UpOptions, console: Console, out: Console) -> int:
@@ -138,18 +144,22 @@ def run_up(profile: Profile, options: UpOptions, console: Console, out: Console)
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = _Progress(console, f"{profile.name} ({served_name})")
     try:
-        console.print(f"[serve] starting vLLM for {profile.path} on {root_url}, log: {log_path}", highlight=False)
+        _say(console, f"[serve] starting vLLM for {profile.path} on {root_url}, log: {log_path}")
         proc.start()
         with httpx.Client() as client:
             while not is_ready(client, root_url, served_name, api_key):
                 if proc.returncode() is not None:
                     proc.wait_for_output()
                     progress.close()
-                    _report_failure(console, profile, proc, f"vLLM exited during start-up (code {proc.returncode()})")
+                    _report_failure(
+                        console, profile, proc, f"vLLM exited during start-up (code {proc.returncode()})"
+                    )
                     return 1
                 if time.monotonic() - progress.started > options.ready_timeout:
                     progress.close()
-                    _report_failure(console, profile, proc, f"vLLM was not ready after {options.ready_timeout:.0f} s")
+                    _report_failure(
+                        console, profile, proc, f"vLLM was not ready after {options.ready_timeout:.0f} s"
+                    )
                     return 1
                 progress.update(proc.phase)
                 time.sleep(POLL_SECONDS)
@@ -160,7 +170,9 @@ def run_up(profile: Profile, options: UpOptions, console: Console, out: Console)
             f"{served_name} is ready at {base_url} (in {time.monotonic() - progress.started:.1f} s)",
             highlight=False,
         )
-        out.print(f"\nOpenAI SDK:\n{openai_snippet(base_url, served_name, api_key is not None)}\n", highlight=False)
+        out.print(
+            f"\nOpenAI SDK:\n{openai_snippet(base_url, served_name, api_key is not None)}\n", highlight=False
+        )
         out.print("Press Ctrl+C to stop.", highlight=False)
         while (code := proc.returncode()) is None:
             time.sleep(POLL_SECONDS)
@@ -169,9 +181,9 @@ def run_up(profile: Profile, options: UpOptions, console: Console, out: Console)
         return 1
     except StopRequested as stop:
         progress.close()
-        console.print(f"[serve] {stop}: stopping vLLM", highlight=False)
+        _say(console, f"[serve] {stop}: stopping vLLM")
         code = proc.stop()
-        console.print(f"[serve] vLLM stopped (code {code})", highlight=False)
+        _say(console, f"[serve] vLLM stopped (code {code})")
         return 0
     finally:
         for sig, handler in previous.items():

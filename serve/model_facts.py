@@ -100,9 +100,13 @@ _TEXT_8B = TextFacts(
     vocab_size=151936,
     max_position_embeddings=262144,
 )
-_VISION_8B = VisionFacts(depth=27, hidden_size=1152, intermediate_size=4304, deepstack_visual_indexes=[8, 16, 24])
+_VISION_8B = VisionFacts(
+    depth=27, hidden_size=1152, intermediate_size=4304, deepstack_visual_indexes=[8, 16, 24]
+)
 _TEXT_4B = _TEXT_8B.model_copy(update={"hidden_size": 2560, "intermediate_size": 9728})
-_VISION_4B = VisionFacts(depth=24, hidden_size=1024, intermediate_size=4096, deepstack_visual_indexes=[5, 11, 17])
+_VISION_4B = VisionFacts(
+    depth=24, hidden_size=1024, intermediate_size=4096, deepstack_visual_indexes=[5, 11, 17]
+)
 
 
 def _known(size: str, *, quantization: str | None) -> ModelFacts:

@@ -82,10 +82,7 @@ def _weight_bytes(facts: ModelFacts, quantization: str | None, dtype: str) -> tu
 
 def kv_bytes_per_token(facts: ModelFacts, kv_cache_dtype: str = "auto", dtype: str = "auto") -> int:
     """layers x kv heads x head_dim x 2 (K and V) x bytes per element."""
-    if kv_cache_dtype.startswith("fp8"):
-        element = 1
-    else:
-        element = DTYPE_BYTES.get(dtype, DTYPE_BYTES[facts.dtype])
+    element = 1 if kv_cache_dtype.startswith("fp8") else DTYPE_BYTES.get(dtype, DTYPE_BYTES[facts.dtype])
     t = facts.text
     return t.num_hidden_layers * t.num_key_value_heads * t.head_dim * 2 * element
 
@@ -134,10 +131,14 @@ def plan_profile(profile: Profile, facts: ModelFacts, gpu: Gpu) -> ProfilePlan:
 
 def plan_together(plans: Sequence[ProfilePlan]) -> TogetherPlan:
     total = round(sum(p.gpu_memory_utilization for p in plans), 3)
-    reasons = [f"{p.profile} does not fit in its share ({p.gpu_memory_utilization})" for p in plans if not p.fits]
+    reasons = [
+        f"{p.profile} does not fit in its share ({p.gpu_memory_utilization})" for p in plans if not p.fits
+    ]
     if total > MAX_SHARED_FRACTION:
         reasons.append(
             f"the shares add up to {total} > {MAX_SHARED_FRACTION}: lower gpu-memory-utilization so that "
             "each instance finds its share free when it starts"
         )
-    return TogetherPlan(profiles=[p.profile for p in plans], total_fraction=total, fits=not reasons, reasons=reasons)
+    return TogetherPlan(
+        profiles=[p.profile for p in plans], total_fraction=total, fits=not reasons, reasons=reasons
+    )

@@ -97,7 +97,9 @@ class ProfileSettings(BaseModel):
     kv_cache_memory_bytes: int | None = Field(
         None, description="Fixed KV cache size; when set vLLM ignores gpu-memory-utilization for the cache."
     )
-    reasoning_parser: str | None = Field(None, description="Splits reasoning out of answers (Thinking models).")
+    reasoning_parser: str | None = Field(
+        None, description="Splits reasoning out of answers (Thinking models)."
+    )
 
     @field_validator("served_model_name")
     @classmethod
@@ -219,13 +221,19 @@ def read_profile_file(path: Path) -> dict[str, Any]:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ProfileError(f"{path}: YAML syntax error{at}: {problem}; fix the file's indentation/quoting") from exc
+        raise ProfileError(
+            f"{path}: YAML syntax error{at}: {problem}; fix the file's indentation/quoting"
+        ) from exc
     if not isinstance(raw, dict):
-        raise ProfileError(f"{path}: expected a mapping of vLLM options (key: value), got {type(raw).__name__}")
+        raise ProfileError(
+            f"{path}: expected a mapping of vLLM options (key: value), got {type(raw).__name__}"
+        )
     return _normalise_keys(raw, str(path))
 
 
-def load_profile(path: Path, environ: Mapping[str, str] | None = None, *, env_file: Path | None = None) -> Profile:
+def load_profile(
+    path: Path, environ: Mapping[str, str] | None = None, *, env_file: Path | None = None
+) -> Profile:
     """Read, apply the family's SERVE_<FAMILY>_* overrides, and validate one profile file."""
     path = Path(path)
     name = path.stem
@@ -256,7 +264,9 @@ def resolve_profile_path(name_or_file: str, profiles_dir: Path | None = None) ->
     path = directory / f"{name_or_file}.yaml"
     if not path.is_file():
         available = ", ".join(sorted(p.stem for p in directory.glob("*.yaml"))) or "none"
-        raise ProfileError(f"unknown profile {name_or_file!r}: no {path}; available in {directory}: {available}")
+        raise ProfileError(
+            f"unknown profile {name_or_file!r}: no {path}; available in {directory}: {available}"
+        )
     return path
 
 

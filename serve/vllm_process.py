@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -38,7 +39,10 @@ _PHASE_MARKERS: tuple[tuple[Phase, re.Pattern[str]], ...] = (
     (Phase.WEIGHTS_LOADED, re.compile(r"Model loading took|Loading weights took")),
     (Phase.KV_CACHE, re.compile(r"KV cache size|Available KV cache memory|num_gpu_blocks")),
     (Phase.CUDA_GRAPHS, re.compile(r"Capturing CUDA graph|Graph capturing")),
-    (Phase.HTTP_SERVER, re.compile(r"Starting vLLM (API )?server|Application startup complete|Uvicorn running")),
+    (
+        Phase.HTTP_SERVER,
+        re.compile(r"Starting vLLM (API )?server|Application startup complete|Uvicorn running"),
+    ),
 )
 
 
@@ -144,10 +148,8 @@ class VllmProcess:
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(pgid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _group_alive(pgid: int) -> bool:

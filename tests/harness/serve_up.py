@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -80,7 +81,9 @@ class ServeUp:
             if READY_MARKER in self.stdout_path.read_text(errors="replace"):
                 return time.monotonic() - started
             if self.process.poll() is not None:
-                raise RuntimeError(f"serve up exited with {self.process.returncode}:\n{self.output()[-6000:]}")
+                raise RuntimeError(
+                    f"serve up exited with {self.process.returncode}:\n{self.output()[-6000:]}"
+                )
             time.sleep(0.2)
         raise TimeoutError(f"serve up not ready after {timeout} s:\n{self.output()[-6000:]}")
 
@@ -109,7 +112,5 @@ class ServeUp:
     def kill_everything(self) -> None:
         """Last resort in teardown, so a broken test never leaves a server behind."""
         for pid in processes_with_marker(self.marker):
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass

@@ -1,0 +1,417 @@
+"""docker-compose.yml without Docker: Compose's variable interpolation, `.env` handling and schema check,
+then a typed view of the services that `serve check` cross-checks against the profiles.
+
+Order as in Docker Compose: parse the YAML (anchors and `<<` merge keys resolved), interpolate every string
+value (keys and comments never), validate against the Compose Specification (PyPI `compose-spec`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+import yaml
+from compose_spec import PyCompose
+from dotenv import dotenv_values
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+VLLM_IMAGE = "vllm/vllm-openai"
+SPEC_URL = "https://docs.docker.com/reference/compose-file/"
+
+
+class ComposeError(Exception):
+    """A compose file that Docker Compose would reject; the message names the file, the key and the fix."""
+
+    def __init__(
+        self, problem: str, *, file: Path | None = None, key: str | None = None, fix: str | None = None
+    ):
+        self.problem, self.file, self.key, self.fix = problem, file, key, fix
+        message = ": ".join(str(part) for part in (file, key, problem) if part)
+        super().__init__(f"{message} ({fix})" if fix else message)
+
+    def located(self, file: Path, key: str | None = None) -> ComposeError:
+        """The same error, attributed to a file (and key, unless it already names one)."""
+        return ComposeError(self.problem, file=file, key=self.key or key, fix=self.fix)
+
+
+# ---------------------------------------------------------------------------------------------- interpolation
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>.*))?", re.DOTALL)
+_ESCAPE_FIX = "write a literal $ as $$"
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> str:
+    """Substitute variables as Compose does: $$, $VAR, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?msg}, ${VAR?msg},
+    ${VAR:+alt}, ${VAR+alt}; nested in defaults too. Unset variables without a default become ''."""
+    out: list[str] = []
+    pos = 0
+    while (dollar := text.find("$", pos)) >= 0:
+        out.append(text[pos:dollar])
+        following = text[dollar + 1 : dollar + 2]
+        if following == "$":
+            out.append("$")
+            pos = dollar + 2
+        elif following == "{":
+            end = _closing_brace(text, dollar + 2)
+            out.append(_substitute(text[dollar + 2 : end], env))
+            pos = end + 1
+        elif name := _NAME.match(text, dollar + 1):
+            out.append(env.get(name.group(), ""))
+            pos = name.end()
+        else:
+            raise ComposeError(f"invalid interpolation in {text!r} at position {dollar}", fix=_ESCAPE_FIX)
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def _closing_brace(text: str, start: int) -> int:
+    """Index of the `}` closing the `${` that ends at `start`, skipping nested `${...}` and `$$`."""
+    depth, pos = 0, start
+    while pos < len(text):
+        if text.startswith("$$", pos):
+            pos += 2
+            continue
+        if text.startswith("${", pos):
+            depth, pos = depth + 1, pos + 2
+            continue
+        if text[pos] == "}":
+            if depth == 0:
+                return pos
+            depth -= 1
+        pos += 1
+    raise ComposeError(f"unterminated ${{ in {text!r}", fix="close it with } or " + _ESCAPE_FIX)
+
+
+def _substitute(body: str, env: Mapping[str, str]) -> str:
+    match = _BRACED.fullmatch(body)
+    if not match:
+        raise ComposeError(f"invalid interpolation ${{{body}}}", fix="use ${NAME}, ${NAME:-default}, ...")
+    name, op, arg = match["name"], match["op"], match["arg"] or ""
+    value = env.get(name)
+    if op is None:
+        return value or ""
+    if value == "" and op.startswith(":"):  # the ':' forms treat an empty value as unset
+        value = None
+    if op.endswith("-"):
+        return interpolate(arg, env) if value is None else value
+    if op.endswith("+"):
+        return "" if value is None else interpolate(arg, env)
+    if value is None:  # ${NAME:?message} and ${NAME?message}
+        raise ComposeError(
+            f"required variable {name} is missing a value: {interpolate(arg, env) or 'no message'}",
+            fix=f"set {name} in .env or the environment",
+        )
+    return value
+
+
+def compose_env(compose_file: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Variables Compose interpolates with: the `.env` beside the file, overridden by the process environment.
+
+    Variables in `.env` values are not expanded (ours has none); keys without `=` are ignored, as in Compose.
+    """
+    dotenv_file = compose_file.parent / ".env"
+    found = dotenv_values(dotenv_file, interpolate=False) if dotenv_file.is_file() else {}
+    return {
+        **{k: v for k, v in found.items() if v is not None},
+        **(os.environ if environ is None else environ),
+    }
+
+
+# ------------------------------------------------------------------------------------------------ typed view
+
+
+class PublishedPort(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    host_ip: str | None = Field(description="Host address bound; None = every interface (Compose's default).")
+    host_port: int | None = Field(description="Host port; None = an ephemeral port picked by the engine.")
+    container_port: int = Field(description="Port inside the container.")
+    protocol: str = Field(default="tcp", description="tcp or udp.")
+
+
+class Mount(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    source: str | None = Field(description="Host path (bind) or volume name; None = anonymous volume.")
+    target: str = Field(description="Path inside the container.")
+    type: Literal["bind", "volume", "tmpfs", "npipe", "cluster", "image"] = Field(description="Mount type.")
+    read_only: bool = Field(default=False, description="Mounted read-only (`:ro` / read_only: true).")
+
+
+class DependsOn(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    condition: Literal["service_started", "service_healthy", "service_completed_successfully"] = Field(
+        default="service_started", description="What the dependency must reach before this service starts."
+    )
+    required: bool = Field(
+        default=True, description="False: Compose only warns when the dependency is disabled or missing."
+    )
+
+
+class FrontendEndpoint(BaseModel):
+    """One entry of the frontend's FRONTEND_ENDPOINTS (mirrors frontend.settings.Endpoint)."""
+
+    name: str = Field(description="Label shown on the page.")
+    base_url: str = Field(description="OpenAI-compatible base URL, ending in /v1.")
+    api_key: str | None = Field(default=None, description="Per-endpoint key; None = FRONTEND_API_KEY.")
+
+    @property
+    def host(self) -> str | None:
+        return urlsplit(self.base_url).hostname
+
+    @property
+    def port(self) -> int | None:
+        return _url_port(self.base_url)
+
+
+class ComposeService(BaseModel):
+    name: str = Field(description="Service name (also its host name in the compose network).")
+    image: str | None = Field(description="Image reference after interpolation.")
+    compose_profiles: list[str] = Field(description="Compose `profiles:`; empty = always started.")
+    environment: dict[str, str] = Field(description="Container environment after interpolation.")
+    published_ports: list[PublishedPort] = Field(description="`ports:` in either syntax.")
+    mounts: list[Mount] = Field(description="`volumes:` in either syntax.")
+    healthcheck_test: list[str] | None = Field(description="Healthcheck command; None = none or disabled.")
+    depends_on: dict[str, DependsOn] = Field(description="Dependencies by service name.")
+    ipc: str | None = Field(description="IPC mode, e.g. host.")
+    restart: str | None = Field(description="Restart policy.")
+    gpu_reserved: bool = Field(
+        description="deploy.resources.reservations.devices asks for the gpu capability."
+    )
+
+    @property
+    def is_vllm(self) -> bool:
+        return (self.image or "").startswith(VLLM_IMAGE + ":") or self.image == VLLM_IMAGE
+
+    @property
+    def profile_name(self) -> str | None:
+        """The profile file (profiles/NAME.yaml) the entrypoint runs: SERVE_PROFILE after interpolation."""
+        return self.environment.get("SERVE_PROFILE", "").strip() or None
+
+    @property
+    def healthcheck_port(self) -> int | None:
+        """Port of the first http(s) URL in the healthcheck command."""
+        for arg in self.healthcheck_test or []:
+            if url := re.search(r"https?://[^\s'\"]+", arg):
+                return _url_port(url.group())
+        return None
+
+
+class ComposeFile(BaseModel):
+    path: Path = Field(description="The compose file read.")
+    name: str | None = Field(description="Top-level project name.")
+    services: dict[str, ComposeService] = Field(description="Services in file order.")
+    volumes: list[str] = Field(description="Named volumes declared at top level.")
+    frontend_endpoints: list[FrontendEndpoint] = Field(
+        description="Parsed FRONTEND_ENDPOINTS of the service that sets it (empty if none does)."
+    )
+
+    def vllm_services(self) -> list[ComposeService]:
+        """Services running the official vLLM image (their profile_name / healthcheck_port are the cross-check)."""
+        return [service for service in self.services.values() if service.is_vllm]
+
+
+# --------------------------------------------------------------------------------------------------- loading
+
+
+def load_compose(path: Path, environ: Mapping[str, str] | None = None) -> ComposeFile:
+    """Read, interpolate and validate a compose file as `docker compose config` would; raise ComposeError."""
+    env = compose_env(path, environ)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise ComposeError(f"cannot read YAML: {error}", file=path) from error
+    if not isinstance(raw, dict):
+        raise ComposeError("not a mapping of top-level keys", file=path, fix="start with `services:`")
+    data = _interpolate_tree(raw, env, path, "")
+    _validate_spec(data, path)
+    return _build(data, path, env)
+
+
+def _interpolate_tree(node: Any, env: Mapping[str, str], path: Path, key: str) -> Any:
+    if isinstance(node, str):
+        try:
+            return interpolate(node, env)
+        except ComposeError as error:
+            raise error.located(path, key) from None
+    if isinstance(node, dict):
+        return {k: _interpolate_tree(v, env, path, f"{key}.{k}" if key else str(k)) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_interpolate_tree(v, env, path, f"{key}[{i}]") for i, v in enumerate(node)]
+    return node
+
+
+def _validate_spec(data: dict[str, Any], path: Path) -> None:
+    # compose-spec's own YAML reader rejects `<<` and `${...}` in typed fields, so it gets the resolved tree
+    # re-serialised; YAML rather than JSON because only its errors carry the key path. (Its from_dict goes
+    # through a pydantic model that silently drops unknown keys, so it would not catch typos.)
+    try:
+        PyCompose.from_yaml(yaml.safe_dump(data, sort_keys=False)).validate()
+    except ValueError as error:
+        message = re.sub(r" at line \d+ column \d+$", "", str(error))  # lines of the re-serialised text
+        key, _, problem = (
+            message.partition(": ") if re.match(r"[\w.\-\[\]]+: ", message) else ("", "", message)
+        )
+        raise ComposeError(
+            problem, file=path, key=key or None, fix=f"see the Compose Specification, {SPEC_URL}"
+        ) from None
+
+
+def _build(data: dict[str, Any], path: Path, env: Mapping[str, str]) -> ComposeFile:
+    services = {name: _service(name, spec, env) for name, spec in (data.get("services") or {}).items()}
+    volumes = list(data.get("volumes") or {})
+    for service in services.values():
+        for dependency in service.depends_on:
+            if dependency not in services:
+                raise ComposeError(
+                    f"depends on undefined service {dependency!r}",
+                    file=path,
+                    key=f"services.{service.name}.depends_on",
+                    fix=f"define it or remove the edge; services: {', '.join(services)}",
+                )
+        for mount in service.mounts:
+            if mount.type == "volume" and mount.source and mount.source not in volumes:
+                raise ComposeError(
+                    f"named volume {mount.source!r} is not declared",
+                    file=path,
+                    key=f"services.{service.name}.volumes",
+                    fix="add it under the top-level `volumes:`",
+                )
+    return ComposeFile(
+        path=path,
+        name=data.get("name"),
+        services=services,
+        volumes=volumes,
+        frontend_endpoints=_frontend_endpoints(services, path),
+    )
+
+
+def _service(name: str, spec: dict[str, Any], env: Mapping[str, str]) -> ComposeService:
+    devices = ((spec.get("deploy") or {}).get("resources") or {}).get("reservations", {}).get("devices") or []
+    return ComposeService(
+        name=name,
+        image=spec.get("image"),
+        compose_profiles=list(spec.get("profiles") or []),
+        environment=_environment(spec.get("environment"), env),
+        published_ports=[port for entry in spec.get("ports") or [] for port in _ports(entry)],
+        mounts=[_mount(entry) for entry in spec.get("volumes") or []],
+        healthcheck_test=_healthcheck_test(spec.get("healthcheck")),
+        depends_on=_depends_on(spec.get("depends_on")),
+        ipc=spec.get("ipc"),
+        restart=spec.get("restart"),
+        gpu_reserved=any("gpu" in (device.get("capabilities") or []) for device in devices),
+    )
+
+
+def _scalar(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def _environment(value: dict[str, Any] | list[str] | None, env: Mapping[str, str]) -> dict[str, str]:
+    """Both syntaxes; a name without a value takes the variable from the environment, or stays unset."""
+    if isinstance(value, dict):
+        pairs: list[tuple[str, Any]] = list(value.items())
+    else:  # "NAME=value", or "NAME" alone
+        pairs = [
+            (item.split("=", 1)[0], item.split("=", 1)[1] if "=" in item else None) for item in value or []
+        ]
+    result: dict[str, str] = {}
+    for key, raw in pairs:
+        if raw is None:
+            if key in env:
+                result[key] = env[key]
+        else:
+            result[key] = _scalar(raw)
+    return result
+
+
+def _ports(entry: str | int | dict[str, Any]) -> list[PublishedPort]:
+    if isinstance(entry, dict):
+        published = entry.get("published")
+        return [
+            PublishedPort(
+                host_ip=entry.get("host_ip"),
+                host_port=int(published) if published not in (None, "") else None,
+                container_port=int(entry["target"]),
+                protocol=entry.get("protocol", "tcp"),
+            )
+        ]
+    text, _, protocol = str(entry).partition("/")
+    parts = text.rsplit(":", 2)
+    container = parts[-1]
+    host = parts[-2] if len(parts) > 1 else ""
+    host_ip = parts[0].strip("[]") if len(parts) == 3 else None
+    containers = _port_range(container)
+    hosts: list[int | None] = list(_port_range(host)) if host else [None] * len(containers)
+    return [
+        PublishedPort(host_ip=host_ip or None, host_port=h, container_port=c, protocol=protocol or "tcp")
+        for h, c in zip(hosts, containers, strict=False)
+    ]
+
+
+def _port_range(text: str) -> list[int]:
+    low, _, high = text.partition("-")
+    return list(range(int(low), int(high or low) + 1))
+
+
+def _mount(entry: str | dict[str, Any]) -> Mount:
+    if isinstance(entry, dict):
+        return Mount(
+            source=entry.get("source"),
+            target=entry["target"],
+            type=entry.get("type", "volume"),
+            read_only=bool(entry.get("read_only", False)),
+        )
+    parts = entry.split(":")
+    if len(parts) == 1:
+        return Mount(source=None, target=parts[0], type="volume")
+    source, target, *mode = parts
+    is_path = source.startswith((".", "/", "~")) or "/" in source
+    options = mode[0].split(",") if mode else []
+    return Mount(
+        source=source, target=target, type="bind" if is_path else "volume", read_only="ro" in options
+    )
+
+
+def _healthcheck_test(healthcheck: dict[str, Any] | None) -> list[str] | None:
+    if not healthcheck or healthcheck.get("disable") or "test" not in healthcheck:
+        return None
+    test = healthcheck["test"]
+    return ["CMD-SHELL", test] if isinstance(test, str) else [str(arg) for arg in test]
+
+
+def _depends_on(value: list[str] | dict[str, Any] | None) -> dict[str, DependsOn]:
+    if isinstance(value, list):
+        return {name: DependsOn() for name in value}
+    return {name: DependsOn.model_validate(spec or {}) for name, spec in (value or {}).items()}
+
+
+def _frontend_endpoints(services: Mapping[str, ComposeService], path: Path) -> list[FrontendEndpoint]:
+    for service in services.values():
+        if (text := service.environment.get("FRONTEND_ENDPOINTS")) is not None:
+            key = f"services.{service.name}.environment.FRONTEND_ENDPOINTS"
+            try:
+                entries = json.loads(text)
+                if not isinstance(entries, list):
+                    raise ValueError("not a JSON list")
+                return [FrontendEndpoint.model_validate(entry) for entry in entries]
+            except (ValueError, ValidationError) as error:
+                raise ComposeError(
+                    f"not a JSON list of endpoints: {error}",
+                    file=path,
+                    key=key,
+                    fix='write [{"name": "...", "base_url": "http://service:port/v1"}, ...]',
+                ) from None
+    return []
+
+
+def _url_port(url: str) -> int | None:
+    parts = urlsplit(url)
+    return parts.port or {"http": 80, "https": 443}.get(parts.scheme)

@@ -1,0 +1,145 @@
+"""`serve check`: the shipped profiles and compose file pass; each broken case gives its own message."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from serve.check import run_check
+from serve.cli import main
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def project(tmp_path: Path) -> Path:
+    """A copy of the project's profiles, compose file, .env and entrypoint to break."""
+    for name in ("profiles", "docker"):
+        shutil.copytree(REPO / name, tmp_path / name)
+    for name in ("docker-compose.yml", ".env"):
+        shutil.copy(REPO / name, tmp_path / name)
+    return tmp_path
+
+
+def check(project: Path, *profiles: str, environ: dict[str, str] | None = None) -> list[str]:
+    report = run_check(project / "profiles", project / "docker-compose.yml", profiles, environ or {})
+    return [str(finding) for finding in report.errors]
+
+
+def edit_profile(project: Path, name: str, **changes: object) -> None:
+    path = project / "profiles" / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text())
+    data.update({key.replace("_", "-"): value for key, value in changes.items()})
+    path.write_text(yaml.safe_dump(data))
+
+
+def test_the_shipped_project_passes_from_the_command_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "serve", "check"], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "check passed" in result.stdout
+    for name in ("8b", "4b", "8b-fp8", "4b-fp8", "8b-thinking", "4b-thinking"):
+        assert f"profiles/{name}.yaml" in result.stdout
+    assert "docker-compose.yml: agrees with the profiles" in result.stdout
+
+
+def test_clean_copy_has_no_errors(project: Path) -> None:
+    assert check(project) == []
+
+
+def test_broken_yaml_fails_with_file_and_line(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (project / "profiles" / "4b.yaml").write_text("model: [unclosed\nport: 8001\n")
+    args = [
+        "--profiles-dir",
+        str(project / "profiles"),
+        "check",
+        "--compose-file",
+        str(project / "docker-compose.yml"),
+    ]
+    assert main(args) == 1
+    out = capsys.readouterr().out
+    assert "4b.yaml: YAML syntax error at line" in out and "check failed" in out
+
+
+def test_fraction_out_of_range(project: Path) -> None:
+    edit_profile(project, "8b-fp8", gpu_memory_utilization=1.2)
+    assert any("8b-fp8.yaml: gpu-memory-utilization: 1.2 is outside (0, 1]" in e for e in check(project))
+
+
+def test_max_model_len_above_the_model_limit(project: Path) -> None:
+    edit_profile(project, "4b", max_model_len=300000)
+    errors = check(project)
+    assert any("4b.yaml: max-model-len" in e and "above the model's limit of 262144" in e for e in errors)
+
+
+def test_unknown_quantization(project: Path) -> None:
+    edit_profile(project, "8b", quantization="fp3")
+    assert any("8b.yaml: quantization: unknown method 'fp3'; valid:" in e for e in check(project))
+
+
+def test_two_profiles_on_the_same_port(project: Path) -> None:
+    edit_profile(project, "4b", port=8000)
+    errors = check(project)
+    assert any("port 8000 is used by 8b, 4b" in e or "port 8000 is used by 4b, 8b" in e for e in errors)
+    # Compose publishes 8001 for vllm-4b: the mismatch is named too.
+    assert any("vllm-4b" in e and "profile 4b listens on 8000" in e for e in errors)
+
+
+def test_served_name_clash_between_profiles_run_together(project: Path) -> None:
+    edit_profile(project, "4b", served_model_name="qwen3-vl-8b")
+    errors = check(project, "8b", "4b")
+    assert any("served name 'qwen3-vl-8b' is used by" in e for e in errors)
+
+
+def test_gpu_shares_that_cannot_fit_together(project: Path) -> None:
+    errors = check(project, environ={"SERVE_4B_GPU_MEMORY_UTILIZATION": "0.5"})
+    assert any("adds up to 1.05 > 0.95" in e for e in errors)
+
+
+def test_compose_service_naming_a_missing_profile(project: Path) -> None:
+    errors = check(project, environ={"SERVE_8B_PROFILE": "8b-awq"})
+    assert any("services.vllm-8b: profile '8b-awq' does not exist" in e and "8b-fp8" in e for e in errors)
+
+
+def test_compose_variant_selection_is_checked_as_it_would_run(project: Path) -> None:
+    assert check(project, environ={"SERVE_8B_PROFILE": "8b-fp8", "SERVE_4B_PROFILE": "4b-thinking"}) == []
+
+
+def test_compose_healthcheck_on_the_wrong_port(project: Path) -> None:
+    compose = project / "docker-compose.yml"
+    compose.write_text(
+        compose.read_text().replace("http://localhost:8001/health", "http://localhost:8002/health")
+    )
+    assert any("vllm-4b: healthcheck probes port 8002" in e for e in check(project))
+
+
+def test_frontend_told_a_wrong_port(project: Path) -> None:
+    compose = project / "docker-compose.yml"
+    compose.write_text(compose.read_text().replace("http://vllm-4b:8001/v1", "http://vllm-4b:9001/v1"))
+    errors = check(project)
+    assert any(
+        "frontend endpoint 'Qwen3-VL-4B'" in e and "should be http://vllm-4b:8001/v1" in e for e in errors
+    )
+
+
+def test_compose_that_fails_the_specification(project: Path) -> None:
+    compose = project / "docker-compose.yml"
+    compose.write_text(compose.read_text().replace("  ipc: host", "  ipcc: host"))
+    errors = check(project)
+    assert any("docker-compose.yml" in e and "ipcc" in e for e in errors)
+
+
+def test_named_profiles_that_do_not_exist(project: Path) -> None:
+    assert any("profile '9b' is missing or invalid" in e for e in check(project, "9b"))
+
+
+def test_missing_compose_file_is_reported(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--profiles-dir", str(project / "profiles"), "check", "--compose-file", str(project / "nope.yml")]
+    assert main(args) == 1
+    assert "no such compose file" in capsys.readouterr().out

@@ -1,0 +1,165 @@
+"""`serve up` against a real vLLM (tiny checkpoint on CPU): readiness, snippet, stop, failures, no orphans."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+import psutil
+import pytest
+from PIL import Image
+
+from serve.failures import Failure, diagnose, error_lines
+from serve.profile import load_profile
+from serve.vllm_process import VLLM_MODULE, vllm_command
+from tests.harness.serve_up import ServeUp, free_port
+from tests.harness.tiny_checkpoint import harness_env, write_tiny_profile
+
+pytestmark = pytest.mark.vllm
+STARTUP_TIMEOUT_S = 300
+
+
+def serve_up(
+    tmp_path: Path, checkpoint: Path, *, extra: dict | None = None, env: dict | None = None
+) -> ServeUp:
+    port = free_port()
+    profile = write_tiny_profile(tmp_path / "tiny.yaml", checkpoint=checkpoint, port=port, extra=extra)
+    return ServeUp(
+        args=[str(profile), "--log-file", str(tmp_path / "vllm.log")],
+        env={**harness_env(cache_dir=tmp_path), **(env or {})},
+        workdir=tmp_path,
+    )
+
+
+def test_ready_message_and_a_snippet_that_works(tiny_server, tmp_path: Path) -> None:
+    out = tiny_server.serve_up.stdout_path.read_text()
+    err = tiny_server.serve_up.stderr_path.read_text()
+    assert f"tiny-qwen3-vl is ready at {tiny_server.base_url}" in out
+    assert "[serve] tiny (tiny-qwen3-vl): loading weights" in err  # progress shown while loading
+    assert "[serve] tiny (tiny-qwen3-vl): ready" in err
+    assert tiny_server.api_key not in out + err, "the API key must never be printed"
+    snippet = out.split("OpenAI SDK:\n", 1)[1].split("\nPress Ctrl+C", 1)[0]
+    Image.new("RGB", (96, 64), "orange").save(tmp_path / "photo.jpg")
+    result = subprocess.run(
+        [sys.executable, "-c", snippet],
+        cwd=tmp_path,
+        env={**os.environ, "VLLM_API_KEY": tiny_server.api_key},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+
+
+def test_the_vllm_command_binds_loopback_and_puts_overrides_after_the_config(tmp_path: Path) -> None:
+    path = tmp_path / "8b.yaml"
+    path.write_text((Path(__file__).resolve().parents[1] / "profiles" / "8b.yaml").read_text())
+    profile = load_profile(path, {"SERVE_8B_MAX_MODEL_LEN": "8192"})
+    command = vllm_command(profile, "127.0.0.1", 8000, ["--max-num-seqs", "8"])
+    assert command[:3] == [sys.executable, "-m", VLLM_MODULE]
+    assert command[3:] == [
+        "--config", str(path), "--host", "127.0.0.1", "--port", "8000",
+        "--max-model-len", "8192", "--max-num-seqs", "8",
+    ]  # fmt: skip
+
+
+def test_override_applies_and_ctrl_c_stops_everything(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    server = serve_up(tmp_path, tiny_checkpoint, env={"SERVE_TINY_MAX_MODEL_LEN": "1024"}).start()
+    try:
+        server.wait_ready(STARTUP_TIMEOUT_S)
+        port = int(re.search(r"127\.0\.0\.1:(\d+)/v1", server.output()).group(1))
+        models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10).json()["data"]
+        assert models[0]["max_model_len"] == 1024  # SERVE_TINY_MAX_MODEL_LEN beat the profile's 2048
+        assert len(server.leftovers()) >= 3  # serve up, the API server, the engine core
+        assert server.stop(signal.SIGINT) == 0
+        assert "SIGINT: stopping vLLM" in server.output()
+        assert server.leftovers() == []
+    finally:
+        server.kill_everything()
+
+
+def test_vllm_dying_after_ready_makes_serve_up_exit_nonzero(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    server = serve_up(tmp_path, tiny_checkpoint).start()
+    try:
+        server.wait_ready(STARTUP_TIMEOUT_S)
+        (api_server,) = psutil.Process(server.process.pid).children()
+        api_server.kill()
+        assert server.wait_exit(60) == 1
+        assert "vLLM exited unexpectedly after it was ready (code -9)" in server.output()
+        assert server.leftovers() == []
+    finally:
+        server.kill_everything()
+
+
+def test_profile_option_vllm_rejects(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    server = serve_up(tmp_path, tiny_checkpoint, extra={"no-such-option": 3}).start()
+    try:
+        assert server.wait_exit(STARTUP_TIMEOUT_S) == 1
+        output = server.output()
+        assert "vLLM exited during start-up" in output
+        assert "--no-such-option" in output  # vLLM's own error line, shown
+        assert "vLLM rejected an option of the profile" in output and "tiny.yaml" in output
+        assert server.leftovers() == []
+    finally:
+        server.kill_everything()
+
+
+def test_kv_cache_too_small_explains_what_to_change(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    # 2048 tokens x 1 KiB per token need 2 MiB; give vLLM 1 MiB.
+    server = serve_up(tmp_path, tiny_checkpoint, extra={"kv-cache-memory-bytes": "1M"}).start()
+    try:
+        assert server.wait_exit(STARTUP_TIMEOUT_S) == 1
+        output = server.output()
+        assert "larger than the available KV cache memory" in output
+        assert "what to change:" in output and "SERVE_TINY_MAX_MODEL_LEN" in output
+        assert "python -m serve plan tiny" in output
+        assert server.leftovers() == []
+    finally:
+        server.kill_everything()
+
+
+def test_port_in_use_fails_fast_without_starting_vllm(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = serve_up(tmp_path, tiny_checkpoint)
+        server.args += ["--port", str(port)]
+        server.start()
+        assert server.wait_exit(60) == 1
+    assert f"port {port} on 127.0.0.1 is in use" in server.output()
+    assert not (tmp_path / "vllm.log").exists()
+
+
+def test_unknown_profile_and_invalid_profile_never_start_vllm(tmp_path: Path) -> None:
+    unknown = subprocess.run(
+        [sys.executable, "-m", "serve", "up", "9b"], capture_output=True, text=True, timeout=60, cwd=tmp_path,
+        env={**os.environ, "SERVE_PROFILES_DIR": str(Path(__file__).resolve().parents[1] / "profiles")},
+    )  # fmt: skip
+    assert unknown.returncode == 2 and "unknown profile '9b'" in unknown.stderr and "8b-fp8" in unknown.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: x\nserved-model-name: x\nport: 8000\ngpu-memory-utilization: 2\nmax-model-len: 1\n"
+                   "limit-mm-per-prompt: {image: 1, video: 0}\n")  # fmt: skip
+    invalid = subprocess.run(
+        [sys.executable, "-m", "serve", "up", str(bad)], capture_output=True, text=True, timeout=60
+    )
+    assert invalid.returncode == 2
+    assert "bad.yaml: gpu-memory-utilization: 2.0 is outside (0, 1]" in invalid.stderr
+
+
+def test_known_failures_are_recognised_in_vllm_log_lines() -> None:
+    lines = [
+        "INFO starting\n",
+        "ValueError: Free memory on device cuda:0 (30.1/79.2 GiB) on startup is less than desired GPU memory "
+        "utilization (0.55, 43.6 GiB).\n",
+        "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n",
+    ]
+    assert [k.failure for k in diagnose(lines)] == [Failure.GPU_MEMORY_TAKEN, Failure.CUDA_OOM]
+    assert error_lines(lines)[0].startswith("ValueError: Free memory")
+    assert error_lines(["just a tail\n"]) == ["just a tail"]
