@@ -206,7 +206,8 @@ def main(argv: list[str] | None = None) -> int:
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = _parser().parse_args(argv[: len(argv) - len(extra) - 1] if "--" in argv else argv)
     args.vllm_args = extra
-    out = Console(soft_wrap=True)
+    # Wide enough for the plan table when piped (rich assumes 80 columns without a terminal).
+    out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
     err = Console(stderr=True, soft_wrap=True)
     try:
         return COMMANDS[args.command](args, out)

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import yaml
 from compose_spec import PyCompose
 from dotenv import dotenv_values
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
 VLLM_IMAGE = "vllm/vllm-openai"
 SPEC_URL = "https://docs.docker.com/reference/compose-file/"
@@ -186,15 +186,19 @@ class ComposeService(BaseModel):
         description="deploy.resources.reservations.devices asks for the gpu capability."
     )
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def is_vllm(self) -> bool:
+        """Runs the official vLLM image."""
         return (self.image or "").startswith(VLLM_IMAGE + ":") or self.image == VLLM_IMAGE
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def profile_name(self) -> str | None:
         """The profile file (profiles/NAME.yaml) the entrypoint runs: SERVE_PROFILE after interpolation."""
         return self.environment.get("SERVE_PROFILE", "").strip() or None
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def healthcheck_port(self) -> int | None:
         """Port of the first http(s) URL in the healthcheck command."""
@@ -294,7 +298,8 @@ def _build(data: dict[str, Any], path: Path, env: Mapping[str, str]) -> ComposeF
 
 
 def _service(name: str, spec: dict[str, Any], env: Mapping[str, str]) -> ComposeService:
-    devices = ((spec.get("deploy") or {}).get("resources") or {}).get("reservations", {}).get("devices") or []
+    resources = (spec.get("deploy") or {}).get("resources") or {}
+    devices = (resources.get("reservations") or {}).get("devices") or []
     return ComposeService(
         name=name,
         image=spec.get("image"),

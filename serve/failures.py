@@ -16,6 +16,7 @@ class Failure(Enum):
     UNKNOWN_OPTION = "unknown-option"
     PORT_IN_USE = "port-in-use"
     MODEL_NOT_FOUND = "model-not-found"
+    HUB_UNREACHABLE = "hub-unreachable"
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,13 @@ KNOWN_FAILURES: tuple[KnownFailure, ...] = (
         ),
         "The model could not be found: check `model:` in {path}; gated or private models need HF_TOKEN.",
     ),
+    KnownFailure(
+        Failure.HUB_UNREACHABLE,
+        re.compile(r"LocalEntryNotFoundError|cannot find the requested files in the local cache"),
+        "vLLM could not download the weights (no connection to the Hugging Face Hub, or HF_HUB_OFFLINE is set "
+        "and they are not in the cache). Check the network or proxy, download them once into the cache "
+        "(HF_HOME), or point `model:` in {path} at a local directory.",
+    ),
 )
 
 
@@ -87,6 +95,8 @@ def diagnose(log_lines: list[str]) -> list[KnownFailure]:
 
 
 _ERROR_LINE = re.compile(r"\b(ERROR|Error|error|Exception|Traceback)\b|exceeds|is less than|is larger than")
+# vLLM's own INFO/WARNING lines mention errors they merely warn about (e.g. the ulimit warning).
+_NOT_AN_ERROR = re.compile(r"\b(INFO|WARNING|DEBUG) \d\d-\d\d ")
 
 
 def error_lines(log_lines: list[str], limit: int = 12) -> list[str]:
@@ -94,6 +104,6 @@ def error_lines(log_lines: list[str], limit: int = 12) -> list[str]:
     picked: list[str] = []
     for line in log_lines:
         text = line.rstrip()
-        if _ERROR_LINE.search(text) and text not in picked:
+        if _ERROR_LINE.search(text) and not _NOT_AN_ERROR.search(text) and text not in picked:
             picked.append(text)
     return picked[-limit:] if picked else [line.rstrip() for line in log_lines[-limit:]]

@@ -49,7 +49,9 @@ def test_4b_has_the_same_kv_bytes_per_token_and_half_the_weights(capsys: pytest.
 def test_kv_cache_arithmetic_is_consistent(capsys: pytest.CaptureFixture[str]) -> None:
     _, plan = plan_json(capsys, "8b", "--gpu", "h100")
     share = 79.6 * 0.55
-    assert plan["kv_cache_gib"] == pytest.approx(share - plan["weights_gib"] - plan["runtime_overhead_gib"], abs=0.02)
+    assert plan["kv_cache_gib"] == pytest.approx(
+        share - plan["weights_gib"] - plan["runtime_overhead_gib"], abs=0.02
+    )
     assert plan["max_tokens_in_cache"] == pytest.approx(plan["kv_cache_gib"] * GIB / 147_456, rel=0.001)
     assert plan["max_concurrent_at_max_len"] == pytest.approx(plan["max_tokens_in_cache"] / 32768, abs=0.01)
     assert plan["decode_tokens_per_s_bound"] == pytest.approx(190, rel=0.03)  # 3.35 TB/s / 17.5 GB
@@ -60,7 +62,9 @@ def test_fp8_checkpoints_shrink_the_decoder_weights(capsys: pytest.CaptureFixtur
     _, fp8 = plan_json(capsys, "8b-fp8")
     facts = KNOWN_MODELS["Qwen/Qwen3-VL-8B-Instruct-FP8"]
     assert fp8["weight_quantization"] == "fp8"
-    assert bf16["weights_gib"] - fp8["weights_gib"] == pytest.approx(facts.decoder_linear_params / GIB, rel=0.01)
+    assert bf16["weights_gib"] - fp8["weights_gib"] == pytest.approx(
+        facts.decoder_linear_params / GIB, rel=0.01
+    )
     assert fp8["max_tokens_in_cache"] > bf16["max_tokens_in_cache"]
 
 
@@ -128,5 +132,38 @@ def test_plan_matches_the_kv_capacity_vllm_logs_for_the_tiny_server(tiny_server,
     assert code == 0
     assert plan["kv_bytes_per_token"] == 2 * 2 * 32 * 2 * 4  # 2 layers x 2 kv heads x 32 x K,V x float32
     assert plan["max_tokens_in_cache"] == int(logged.group(1).replace(",", ""))
-    concurrency = re.search(r"Maximum concurrency for [\d,]+ tokens per request: ([\d.]+)x", tiny_server.vllm_log.read_text())
-    assert concurrency and plan["max_concurrent_at_max_len"] == pytest.approx(float(concurrency.group(1)), abs=0.01)
+    concurrency = re.search(
+        r"Maximum concurrency for [\d,]+ tokens per request: ([\d.]+)x", tiny_server.vllm_log.read_text()
+    )
+    assert concurrency and plan["max_concurrent_at_max_len"] == pytest.approx(
+        float(concurrency.group(1)), abs=0.01
+    )
+
+
+@pytest.mark.parametrize(
+    ("profile", "gpu", "env", "fits"),
+    [
+        # The "where the defaults fit" comments in profiles/*.yaml, checked against the planner.
+        ("8b", "l40s", {}, True),
+        ("8b", "a100-40gb", {}, False),
+        ("8b", "a100-40gb", {"SERVE_8B_GPU_MEMORY_UTILIZATION": "0.9"}, True),
+        ("8b", "l4", {"SERVE_8B_GPU_MEMORY_UTILIZATION": "0.9"}, False),
+        ("8b", "l4", {"SERVE_8B_GPU_MEMORY_UTILIZATION": "0.9", "SERVE_8B_MAX_MODEL_LEN": "6144"}, True),
+        (
+            "8b",
+            "rtx4090",
+            {"SERVE_8B_GPU_MEMORY_UTILIZATION": "0.9", "SERVE_8B_MAX_MODEL_LEN": "16384"},
+            True,
+        ),
+        ("4b", "l40s", {}, True),
+        ("4b", "l4", {}, False),
+        ("4b", "l4", {"SERVE_4B_GPU_MEMORY_UTILIZATION": "0.9"}, True),
+        ("8b-fp8", "a100-40gb", {}, True),
+        ("8b-fp8", "l4", {}, False),
+        ("8b-fp8", "l4", {"SERVE_8B_GPU_MEMORY_UTILIZATION": "0.9"}, True),
+        ("4b-fp8", "l4", {"SERVE_4B_GPU_MEMORY_UTILIZATION": "0.9"}, True),
+    ],
+)
+def test_profile_comments_agree_with_the_planner(profile: str, gpu: str, env: dict, fits: bool) -> None:
+    loaded = load_profile(PROFILES / f"{profile}.yaml", env)
+    assert plan_profile(loaded, model_facts(loaded.settings.model), find_gpu(gpu)).fits is fits

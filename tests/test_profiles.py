@@ -48,7 +48,9 @@ def test_every_shipped_profile_loads_with_what_starts_reliably() -> None:
 
 
 def test_8b_and_4b_defaults_share_one_gpu() -> None:
-    total = sum(load_profile(PROFILES / f"{n}.yaml", {}).settings.gpu_memory_utilization for n in ("8b", "4b"))
+    total = sum(
+        load_profile(PROFILES / f"{n}.yaml", {}).settings.gpu_memory_utilization for n in ("8b", "4b")
+    )
     assert total <= 0.9
 
 
@@ -66,7 +68,11 @@ def test_quantization_is_one_commented_line_away() -> None:
 
 
 def test_overrides_from_the_environment_apply_to_the_whole_family() -> None:
-    env = {"SERVE_8B_GPU_MEMORY_UTILIZATION": "0.92", "SERVE_8B_MAX_MODEL_LEN": "16k", "SERVE_8B_QUANTIZATION": "fp8"}
+    env = {
+        "SERVE_8B_GPU_MEMORY_UTILIZATION": "0.92",
+        "SERVE_8B_MAX_MODEL_LEN": "16k",
+        "SERVE_8B_QUANTIZATION": "fp8",
+    }
     for name in ("8b", "8b-fp8", "8b-thinking"):
         profile = load_profile(PROFILES / f"{name}.yaml", env)
         assert profile.settings.gpu_memory_utilization == 0.92
@@ -121,7 +127,9 @@ def test_bad_override_names_the_variable() -> None:
         ({"port": 70000}, ["port", "65535"]),
     ],
 )
-def test_bad_values_are_reported_with_file_key_and_fix(tmp_path: Path, changes: dict, expected: list[str]) -> None:
+def test_bad_values_are_reported_with_file_key_and_fix(
+    tmp_path: Path, changes: dict, expected: list[str]
+) -> None:
     path = write_profile(tmp_path, "broken", **changes)
     with pytest.raises(ProfileError) as caught:
         load_profile(path, {})
@@ -142,7 +150,7 @@ def test_yaml_syntax_error_names_line_and_column(tmp_path: Path) -> None:
 def test_null_value_and_duplicate_spelling_are_refused(tmp_path: Path) -> None:
     path = tmp_path / "null.yaml"
     path.write_text((PROFILES / "8b.yaml").read_text() + "\nquantization:\n")
-    with pytest.raises(ProfileError, match="'quantization' has no value .* remove the line"):
+    with pytest.raises(ProfileError, match=r"'quantization' has no value .* remove the line"):
         load_profile(path, {})
     twice = tmp_path / "twice.yaml"
     twice.write_text((PROFILES / "8b.yaml").read_text() + "\nmax_model_len: 4096\n")

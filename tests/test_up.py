@@ -155,7 +155,8 @@ def test_unknown_profile_and_invalid_profile_never_start_vllm(tmp_path: Path) ->
 
 def test_known_failures_are_recognised_in_vllm_log_lines() -> None:
     lines = [
-        "INFO starting\n",
+        "(APIServer pid=1) WARNING 11-28 11:31:49 [system_utils.py:255] Found ulimit of 20000 and failed to "
+        "automatically increase with error current limit exceeds maximum limit.\n",
         "ValueError: Free memory on device cuda:0 (30.1/79.2 GiB) on startup is less than desired GPU memory "
         "utilization (0.55, 43.6 GiB).\n",
         "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2.00 GiB\n",
@@ -163,3 +164,7 @@ def test_known_failures_are_recognised_in_vllm_log_lines() -> None:
     assert [k.failure for k in diagnose(lines)] == [Failure.GPU_MEMORY_TAKEN, Failure.CUDA_OOM]
     assert error_lines(lines)[0].startswith("ValueError: Free memory")
     assert error_lines(["just a tail\n"]) == ["just a tail"]
+    offline = [
+        "huggingface_hub.errors.LocalEntryNotFoundError: An error happened while trying to locate the file"
+    ]
+    assert [k.failure for k in diagnose(offline)] == [Failure.HUB_UNREACHABLE]

@@ -1,0 +1,106 @@
+"""Frontend settings from FRONTEND_* environment variables (docker-compose.yml sets them for the container).
+
+FRONTEND_ENDPOINTS is a JSON list: [{"name": "Qwen3-VL-8B", "base_url": "http://vllm-8b:8000/v1"}, ...].
+Without it the page looks for the bare-metal servers of `python -m serve up` on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+ENV_PREFIX = "FRONTEND_"
+
+
+def _blank_to_none(value: object) -> object:
+    """Compose passes `${VLLM_API_KEY:-}` as an empty string, which means 'no key'."""
+    return None if isinstance(value, str) and not value.strip() else value
+
+
+class Endpoint(BaseModel):
+    """One OpenAI-compatible vLLM server."""
+
+    name: str = Field(min_length=1, description="Label shown on the page, e.g. Qwen3-VL-8B.")
+    base_url: str = Field(
+        description="http(s) URL of the OpenAI API, ending in /v1 (the server root is above it)."
+    )
+    api_key: SecretStr | None = Field(
+        default=None, description="Bearer key for this endpoint; None = FrontendSettings.api_key."
+    )
+
+    @field_validator("base_url")
+    @classmethod
+    def _openai_base(cls, value: str) -> str:
+        url = value.strip().rstrip("/")
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.path.endswith("/v1"):
+            raise ValueError(
+                f"expected an http(s) URL ending in /v1, e.g. http://127.0.0.1:8000/v1, got {value!r}"
+            )
+        return url
+
+    _blank_key = field_validator("api_key", mode="before")(_blank_to_none)
+
+    @property
+    def root_url(self) -> str:
+        """Server root, where /health lives."""
+        return self.base_url.removesuffix("/v1")
+
+
+def _bare_metal_endpoints() -> list[Endpoint]:
+    # The profiles' ports: 8000 for the 8b family, 8001 for 4b.
+    return [
+        Endpoint(name="Qwen3-VL-8B", base_url="http://127.0.0.1:8000/v1"),
+        Endpoint(name="Qwen3-VL-4B", base_url="http://127.0.0.1:8001/v1"),
+    ]
+
+
+class FrontendSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX)
+
+    endpoints: list[Endpoint] = Field(
+        default_factory=_bare_metal_endpoints,
+        min_length=1,
+        description="Model servers shown on the page (FRONTEND_ENDPOINTS, JSON list).",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        description="Bearer key for every endpoint without its own (FRONTEND_API_KEY); empty = none.",
+    )
+
+    _blank_key = field_validator("api_key", mode="before")(_blank_to_none)
+
+    def key_for(self, endpoint: Endpoint) -> SecretStr | None:
+        return endpoint.api_key or self.api_key
+
+
+class SettingsInvalid(ValueError):
+    """FRONTEND_* holds something unusable; the message names the variable and what is expected."""
+
+
+def load_settings() -> FrontendSettings:
+    """FrontendSettings from the environment, with errors phrased in terms of the variables to fix."""
+    try:
+        return FrontendSettings()
+    except SettingsError as error:
+        # The value is not JSON; pydantic-settings keeps the parser's error as the cause.
+        field = re.search(r'field "(\w+)"', str(error))
+        variable = ENV_PREFIX + (field.group(1).upper() if field else "*")
+        raise SettingsInvalid(
+            f"{variable} is not valid JSON ({error.__cause__ or error}); expected e.g. "
+            '[{"name": "Qwen3-VL-8B", "base_url": "http://127.0.0.1:8000/v1"}]'
+        ) from error
+    except ValidationError as error:
+        raise SettingsInvalid(
+            "; ".join(_describe(item["loc"], item["msg"]) for item in error.errors())
+        ) from error
+
+
+def _describe(loc: tuple[int | str, ...], message: str) -> str:
+    """('endpoints', 0, 'base_url') -> 'FRONTEND_ENDPOINTS[0].base_url: message'."""
+    field, *rest = loc
+    path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in rest)
+    return f"{ENV_PREFIX}{str(field).upper()}{path}: {message}"

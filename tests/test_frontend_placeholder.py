@@ -1,0 +1,263 @@
+"""The placeholder page: its settings, the endpoint probe (against a small local HTTP server that answers like
+vLLM) and the Streamlit script rendered with AppTest."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+from streamlit.testing.v1 import AppTest
+
+from frontend.endpoint_status import State, check_endpoint, check_endpoints
+from frontend.settings import Endpoint, FrontendSettings, SettingsInvalid, load_settings
+
+REPO = Path(__file__).resolve().parents[1]
+APP = REPO / "frontend" / "app.py"
+
+
+@dataclass
+class FakeVllm:
+    """What the fake server answers; `seen_authorization` records the headers it got."""
+
+    base_url: str = ""
+    health_status: int = 200
+    models_status: int = 200
+    model_id: str = "qwen3-vl-4b"
+    max_model_len: int = 32768
+    seen_authorization: list[str | None] = field(default_factory=list)
+
+    def models_body(self) -> bytes:
+        card = {
+            "id": self.model_id,
+            "object": "model",
+            "created": 1764000000,
+            "owned_by": "vllm",
+            "root": "Qwen/Qwen3-VL-4B-Instruct",
+            "parent": None,
+            "max_model_len": self.max_model_len,
+            "permission": [],
+        }
+        return json.dumps({"object": "list", "data": [card]}).encode()
+
+
+@pytest.fixture
+def fake_vllm() -> Iterator[FakeVllm]:
+    state = FakeVllm()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            state.seen_authorization.append(self.headers.get("Authorization"))
+            if self.path == "/health":
+                self._answer(state.health_status, b"")
+            elif self.path == "/v1/models":
+                self._answer(state.models_status, state.models_body())
+            else:
+                self._answer(404, b'{"detail": "Not Found"}')
+
+        def _answer(self, status: int, body: bytes) -> None:
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
+    try:
+        yield state
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/v1"
+
+
+@pytest.fixture(autouse=True)
+def clean_frontend_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FRONTEND_ENDPOINTS", raising=False)
+    monkeypatch.delenv("FRONTEND_API_KEY", raising=False)
+
+
+# --------------------------------------------------------------------------------------------------- settings
+
+
+def test_default_endpoints_are_the_bare_metal_ports() -> None:
+    settings = load_settings()
+    assert [e.base_url for e in settings.endpoints] == [
+        "http://127.0.0.1:8000/v1",
+        "http://127.0.0.1:8001/v1",
+    ]
+    assert settings.api_key is None
+
+
+def test_endpoints_from_json(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "FRONTEND_ENDPOINTS",
+        '[{"name": "8B", "base_url": "http://vllm-8b:8000/v1/"}, '
+        '{"name": "4B", "base_url": "https://models.example/v1", "api_key": "own"}]',
+    )
+    monkeypatch.setenv("FRONTEND_API_KEY", "shared")
+    settings = load_settings()
+    assert [(e.name, e.base_url, e.root_url) for e in settings.endpoints] == [
+        ("8B", "http://vllm-8b:8000/v1", "http://vllm-8b:8000"),
+        ("4B", "https://models.example/v1", "https://models.example"),
+    ]
+    keys = [settings.key_for(e) for e in settings.endpoints]
+    assert [key.get_secret_value() if key else None for key in keys] == ["shared", "own"]
+
+
+def test_empty_api_key_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRONTEND_API_KEY", "")  # what compose passes for an unset VLLM_API_KEY
+    assert load_settings().api_key is None
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ('[{"name": "8B", "base_url": ', "FRONTEND_ENDPOINTS is not valid JSON"),
+        ('[{"name": "8B", "base_url": "http://vllm-8b:8000"}]', "FRONTEND_ENDPOINTS[0].base_url"),
+        ('[{"name": "8B", "base_url": "ftp://vllm-8b/v1"}]', "ending in /v1"),
+        ('[{"base_url": "http://vllm-8b:8000/v1"}]', "FRONTEND_ENDPOINTS[0].name"),
+        ("[]", "FRONTEND_ENDPOINTS"),
+    ],
+)
+def test_bad_endpoints_are_rejected_clearly(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("FRONTEND_ENDPOINTS", value)
+    with pytest.raises(SettingsInvalid) as caught:
+        load_settings()
+    assert message in str(caught.value)
+
+
+def test_every_field_is_described() -> None:
+    for model in (Endpoint, FrontendSettings):
+        assert all(info.description for info in model.model_fields.values()), model
+
+
+# ------------------------------------------------------------------------------------------------ the probe
+
+
+def test_closed_port_is_down_quickly(closed_port_url: str) -> None:
+    started = time.monotonic()
+    status = check_endpoint(Endpoint(name="gone", base_url=closed_port_url))
+    assert time.monotonic() - started < 3
+    assert status.state is State.DOWN
+    assert "connection refused" in status.reason
+    assert status.models == []
+
+
+def test_unknown_host_is_down() -> None:
+    status = check_endpoint(Endpoint(name="x", base_url="http://no-such-service.invalid:8000/v1"))
+    assert status.state is State.DOWN
+    assert status.reason
+
+
+def test_ready_server_reports_model_and_context(fake_vllm: FakeVllm) -> None:
+    status = check_endpoint(Endpoint(name="4B", base_url=fake_vllm.base_url))
+    assert status.state is State.READY
+    assert [(m.id, m.max_model_len) for m in status.models] == [("qwen3-vl-4b", 32768)]
+    assert status.reason == ""
+    assert fake_vllm.seen_authorization == [None, None]
+
+
+def test_api_key_is_sent_as_bearer(fake_vllm: FakeVllm) -> None:
+    check_endpoint(Endpoint(name="4B", base_url=fake_vllm.base_url), SecretStr("k1"))
+    own = Endpoint(name="4B", base_url=fake_vllm.base_url, api_key=SecretStr("own"))
+    check_endpoint(own, SecretStr("k1"))
+    assert fake_vllm.seen_authorization == ["Bearer k1", "Bearer k1", "Bearer own", "Bearer own"]
+
+
+def test_unhealthy_server_is_loading(fake_vllm: FakeVllm) -> None:
+    fake_vllm.health_status = 503
+    status = check_endpoint(Endpoint(name="4B", base_url=fake_vllm.base_url))
+    assert status.state is State.LOADING
+    assert "503" in status.reason
+
+
+@pytest.mark.parametrize(
+    ("health", "models", "reason"),
+    [(200, 401, "FRONTEND_API_KEY"), (200, 500, "500"), (404, 200, "404")],
+)
+def test_unusable_answers_are_down(fake_vllm: FakeVllm, health: int, models: int, reason: str) -> None:
+    fake_vllm.health_status, fake_vllm.models_status = health, models
+    status = check_endpoint(Endpoint(name="4B", base_url=fake_vllm.base_url))
+    assert status.state is State.DOWN
+    assert reason in status.reason
+
+
+def test_check_endpoints_keeps_order(fake_vllm: FakeVllm, closed_port_url: str) -> None:
+    endpoints = [
+        Endpoint(name="gone", base_url=closed_port_url),
+        Endpoint(name="up", base_url=fake_vllm.base_url),
+    ]
+    assert [s.state for s in check_endpoints(endpoints)] == [State.DOWN, State.READY]
+
+
+# ---------------------------------------------------------------------------------------------------- the page
+
+
+def test_page_renders_one_row_per_endpoint(
+    monkeypatch: pytest.MonkeyPatch, fake_vllm: FakeVllm, closed_port_url: str
+) -> None:
+    endpoints = [
+        {"name": "Qwen3-VL-4B", "base_url": fake_vllm.base_url},
+        {"name": "Qwen3-VL-8B", "base_url": closed_port_url},
+    ]
+    monkeypatch.setenv("FRONTEND_ENDPOINTS", json.dumps(endpoints))
+    app = AppTest.from_file(str(APP), default_timeout=15).run()
+    assert not app.exception
+    assert app.title[0].value == "Qwen3-VL"
+    rows = app.dataframe[0].value.to_dict("records")
+    assert [row["Endpoint"] for row in rows] == ["Qwen3-VL-4B", "Qwen3-VL-8B"]
+    assert "ready" in rows[0]["State"]
+    assert rows[0]["Model"] == "qwen3-vl-4b"
+    assert rows[0]["Max context"] == "32,768 tokens"
+    assert "down" in rows[1]["State"]
+    assert "connection refused" in rows[1]["Details"]
+    assert any("chat page is coming" in info.value for info in app.info)
+
+
+def test_page_shows_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRONTEND_ENDPOINTS", "not json")
+    app = AppTest.from_file(str(APP), default_timeout=15).run()
+    assert not app.exception
+    assert "FRONTEND_ENDPOINTS" in app.error[0].value
+    assert len(app.dataframe) == 0
+
+
+# ------------------------------------------------------------------------------------------------ real vLLM
+
+
+@pytest.mark.vllm
+def test_probe_against_real_vllm(tiny_server: Any) -> None:  # TinyServer, from tests/conftest.py
+    """The probe parses what vLLM 0.32 really answers, and its key handling matches vLLM's auth."""
+    endpoint = Endpoint(name="tiny", base_url=tiny_server.base_url)
+    ready = check_endpoint(endpoint, SecretStr(tiny_server.api_key))
+    assert ready.state is State.READY, ready.reason
+    assert [(m.id, m.max_model_len) for m in ready.models] == [
+        (tiny_server.served_name, tiny_server.max_model_len)
+    ]
+    without_key = check_endpoint(endpoint)  # /health is open, /v1/* needs the key
+    assert without_key.state is State.DOWN
+    assert "401" in without_key.reason
