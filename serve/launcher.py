@@ -85,24 +85,25 @@ def _say(console: Console, text: str) -> None:
 
 
 class _Progress:
-    """A live status line on a terminal; one line per phase change otherwise (logs, CI)."""
+    """A live status line on a terminal; one line per phase otherwise (logs, CI), none skipped."""
 
     def __init__(self, console: Console, label: str) -> None:
         self.console = console
         self.label = label
         self.started = time.monotonic()
-        self._shown: Phase | None = None
+        self._shown = 0
         self._status = console.status(f"{label}: starting") if console.is_terminal else None
         if self._status:
             self._status.start()
 
-    def update(self, phase: Phase) -> None:
-        text = f"{self.label}: {phase.value} ({time.monotonic() - self.started:.0f} s)"
+    def update(self, phases: list[Phase]) -> None:
+        elapsed = f"({time.monotonic() - self.started:.0f} s)"
         if self._status:
-            self._status.update(text)
-        elif phase is not self._shown:
-            _say(self.console, f"[serve] {text}")
-        self._shown = phase
+            self._status.update(f"{self.label}: {phases[-1].value} {elapsed}")
+        else:
+            for phase in phases[self._shown :]:
+                _say(self.console, f"[serve] {self.label}: {phase.value} {elapsed}")
+        self._shown = len(phases)
 
     def close(self) -> None:
         if self._status:
@@ -161,9 +162,9 @@ def run_up(profile: Profile, options: UpOptions, console: Console, out: Console)
                         console, profile, proc, f"vLLM was not ready after {options.ready_timeout:.0f} s"
                     )
                     return 1
-                progress.update(proc.phase)
+                progress.update(proc.phases_seen())
                 time.sleep(POLL_SECONDS)
-        progress.update(Phase.READY)
+        progress.update([*proc.phases_seen(), Phase.READY])
         progress.close()
         base_url = f"{root_url}/v1"
         out.print(

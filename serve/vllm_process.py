@@ -69,7 +69,7 @@ class VllmProcess:
     def __init__(self, command: list[str], log_path: Path, echo: IO[str] | None = None) -> None:
         self.command = command
         self.log_path = log_path
-        self.phase = Phase.STARTING
+        self.phases: list[Phase] = [Phase.STARTING]  # every phase seen, in order (some last milliseconds)
         self.recent: deque[str] = deque(maxlen=400)
         self._echo = echo
         self._lock = threading.Lock()
@@ -116,11 +116,19 @@ class VllmProcess:
                     self._echo.write(line)
                     self._echo.flush()
 
+    @property
+    def phase(self) -> Phase:
+        return self.phases[-1]
+
+    def phases_seen(self) -> list[Phase]:
+        with self._lock:
+            return list(self.phases)
+
     def _advance_phase(self, line: str) -> None:
         order = list(Phase)
         for phase, marker in _PHASE_MARKERS:
             if order.index(phase) > order.index(self.phase) and marker.search(line):
-                self.phase = phase
+                self.phases.append(phase)
 
     def wait_for_output(self, timeout: float = 5.0) -> None:
         """Let the reader drain what the process wrote before it exited."""

