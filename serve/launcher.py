@@ -23,6 +23,7 @@ from serve.profile import Profile
 from serve.readiness import is_ready
 from serve.vllm_process import Phase, VllmProcess, vllm_command
 
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 POLL_SECONDS = 0.25  # readiness is noticed within this long of /health turning 200
 
 
@@ -127,6 +128,13 @@ def run_up(profile: Profile, options: UpOptions, console: Console, out: Console)
     """Run until vLLM dies (exit 1) or we are told to stop (exit 0 after a clean shutdown)."""
     port = options.port or profile.settings.port
     served_name = profile.settings.served_name
+    api_key = api_key_for(profile, options.extra_args)
+    if options.host not in LOOPBACK_HOSTS and api_key is None:
+        console.print(
+            f"[bold yellow]warning:[/] binding {escape(options.host)} without an API key: anyone who can reach "
+            "this machine can use the model. Set VLLM_API_KEY (clients then send it as their api_key).",
+            highlight=False,
+        )
     if port_in_use(options.host, port):
         console.print(
             f"[bold red]error:[/] port {port} on {options.host} is in use: stop the server holding it "
@@ -140,7 +148,6 @@ def run_up(profile: Profile, options: UpOptions, console: Console, out: Console)
         log_path,
         echo=sys.stderr if options.verbose else None,
     )
-    api_key = api_key_for(profile, options.extra_args)
     root_url = f"http://{options.host if options.host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = _Progress(console, f"{profile.name} ({served_name})")

@@ -134,7 +134,20 @@ def test_port_in_use_fails_fast_without_starting_vllm(tmp_path: Path, tiny_check
         server.start()
         assert server.wait_exit(60) == 1
     assert f"port {port} on 127.0.0.1 is in use" in server.output()
+    assert "warning" not in server.output()  # loopback needs no key
     assert not (tmp_path / "vllm.log").exists()
+
+
+def test_binding_beyond_loopback_without_a_key_warns(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = serve_up(tmp_path, tiny_checkpoint, env={"VLLM_API_KEY": ""})
+        server.args += ["--host", "0.0.0.0", "--port", str(port)]
+        server.start()
+        assert server.wait_exit(60) == 1  # the port is taken: nothing starts, but the warning came first
+    assert "warning: binding 0.0.0.0 without an API key" in server.output()
 
 
 def test_unknown_profile_and_invalid_profile_never_start_vllm(tmp_path: Path) -> None:
