@@ -15,9 +15,19 @@ from serve.gpus import GPUS, Gpu, UnknownGpuError, find_gpu
 from serve.launcher import UpOptions, run_up
 from serve.model_facts import UnknownModelError, model_facts
 from serve.plan import ProfilePlan, TogetherPlan, plan_profile, plan_together
-from serve.profile import ProfileError, default_profiles_dir, load_profile, resolve_profile_path
+from serve.profile import Profile, ProfileError, default_profiles_dir, load_profile, resolve_profile_path
 
 GIB_FMT = "{:.2f} GiB"
+
+
+def _positive_gib(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size in GiB, e.g. 24 or 79.6")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,7 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("profiles", nargs="+", help="profile names (8b, 4b-fp8) or files; several = one GPU")
     gpu = plan.add_mutually_exclusive_group()
     gpu.add_argument("--gpu", default="h100", help=f"GPU kind ({', '.join(GPUS)}); default h100")
-    gpu.add_argument("--gpu-memory-gib", type=float, help="total memory of one GPU in GiB, instead of --gpu")
+    gpu.add_argument(
+        "--gpu-memory-gib", type=_positive_gib, help="total memory of one GPU in GiB, instead of --gpu"
+    )
     plan.add_argument("--json", action="store_true", help="print one JSON object")
 
     up = sub.add_parser("up", help="start vLLM with a profile on this machine and wait until it is ready")
@@ -58,7 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(name_or_file: str, profiles_dir: Path | None):
+def _load(name_or_file: str, profiles_dir: Path | None) -> Profile:
     return load_profile(resolve_profile_path(name_or_file, profiles_dir))
 
 

@@ -1,5 +1,5 @@
-"""docker-compose.yml without Docker: Compose's variable interpolation, `.env` handling and schema check,
-then a typed view of the services that `serve check` cross-checks against the profiles.
+"""docker-compose.yml without Docker: interpolation (serve.interpolation) and the schema check, then a typed
+view of the services that `serve check` cross-checks against the profiles.
 
 Order as in Docker Compose: parse the YAML (anchors and `<<` merge keys resolved), interpolate every string
 value (keys and comments never), validate against the Compose Specification (PyPI `compose-spec`).
@@ -8,7 +8,6 @@ value (keys and comments never), validate against the Compose Specification (PyP
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
@@ -17,110 +16,14 @@ from urllib.parse import urlsplit
 
 import yaml
 from compose_spec import PyCompose
-from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
+
+from serve.interpolation import ComposeError, compose_env, interpolate
+
+__all__ = ["ComposeError", "ComposeFile", "ComposeService", "compose_env", "interpolate", "load_compose"]
 
 VLLM_IMAGE = "vllm/vllm-openai"
 SPEC_URL = "https://docs.docker.com/reference/compose-file/"
-
-
-class ComposeError(Exception):
-    """A compose file that Docker Compose would reject; the message names the file, the key and the fix."""
-
-    def __init__(
-        self, problem: str, *, file: Path | None = None, key: str | None = None, fix: str | None = None
-    ):
-        self.problem, self.file, self.key, self.fix = problem, file, key, fix
-        message = ": ".join(str(part) for part in (file, key, problem) if part)
-        super().__init__(f"{message} ({fix})" if fix else message)
-
-    def located(self, file: Path, key: str | None = None) -> ComposeError:
-        """The same error, attributed to a file (and key, unless it already names one)."""
-        return ComposeError(self.problem, file=file, key=self.key or key, fix=self.fix)
-
-
-# ---------------------------------------------------------------------------------------------- interpolation
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_BRACED = re.compile(r"(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?[-?+])(?P<arg>.*))?", re.DOTALL)
-_ESCAPE_FIX = "write a literal $ as $$"
-
-
-def interpolate(text: str, env: Mapping[str, str]) -> str:
-    """Substitute variables as Compose does: $$, $VAR, ${VAR}, ${VAR:-d}, ${VAR-d}, ${VAR:?msg}, ${VAR?msg},
-    ${VAR:+alt}, ${VAR+alt}; nested in defaults too. Unset variables without a default become ''."""
-    out: list[str] = []
-    pos = 0
-    while (dollar := text.find("$", pos)) >= 0:
-        out.append(text[pos:dollar])
-        following = text[dollar + 1 : dollar + 2]
-        if following == "$":
-            out.append("$")
-            pos = dollar + 2
-        elif following == "{":
-            end = _closing_brace(text, dollar + 2)
-            out.append(_substitute(text[dollar + 2 : end], env))
-            pos = end + 1
-        elif name := _NAME.match(text, dollar + 1):
-            out.append(env.get(name.group(), ""))
-            pos = name.end()
-        else:
-            raise ComposeError(f"invalid interpolation in {text!r} at position {dollar}", fix=_ESCAPE_FIX)
-    out.append(text[pos:])
-    return "".join(out)
-
-
-def _closing_brace(text: str, start: int) -> int:
-    """Index of the `}` closing the `${` that ends at `start`, skipping nested `${...}` and `$$`."""
-    depth, pos = 0, start
-    while pos < len(text):
-        if text.startswith("$$", pos):
-            pos += 2
-            continue
-        if text.startswith("${", pos):
-            depth, pos = depth + 1, pos + 2
-            continue
-        if text[pos] == "}":
-            if depth == 0:
-                return pos
-            depth -= 1
-        pos += 1
-    raise ComposeError(f"unterminated ${{ in {text!r}", fix="close it with } or " + _ESCAPE_FIX)
-
-
-def _substitute(body: str, env: Mapping[str, str]) -> str:
-    match = _BRACED.fullmatch(body)
-    if not match:
-        raise ComposeError(f"invalid interpolation ${{{body}}}", fix="use ${NAME}, ${NAME:-default}, ...")
-    name, op, arg = match["name"], match["op"], match["arg"] or ""
-    value = env.get(name)
-    if op is None:
-        return value or ""
-    if value == "" and op.startswith(":"):  # the ':' forms treat an empty value as unset
-        value = None
-    if op.endswith("-"):
-        return interpolate(arg, env) if value is None else value
-    if op.endswith("+"):
-        return "" if value is None else interpolate(arg, env)
-    if value is None:  # ${NAME:?message} and ${NAME?message}
-        raise ComposeError(
-            f"required variable {name} is missing a value: {interpolate(arg, env) or 'no message'}",
-            fix=f"set {name} in .env or the environment",
-        )
-    return value
-
-
-def compose_env(compose_file: Path, environ: Mapping[str, str] | None = None) -> dict[str, str]:
-    """Variables Compose interpolates with: the `.env` beside the file, overridden by the process environment.
-
-    Variables in `.env` values are not expanded (ours has none); keys without `=` are ignored, as in Compose.
-    """
-    dotenv_file = compose_file.parent / ".env"
-    found = dotenv_values(dotenv_file, interpolate=False) if dotenv_file.is_file() else {}
-    return {
-        **{k: v for k, v in found.items() if v is not None},
-        **(os.environ if environ is None else environ),
-    }
 
 
 # ------------------------------------------------------------------------------------------------ typed view

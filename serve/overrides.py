@@ -6,12 +6,12 @@ the same variables into the same vLLM flags inside the container (a test keeps t
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from dotenv import dotenv_values
 from pydantic import BaseModel, Field
+
+from serve.environment import environ_with_dotenv
 
 # Profile key -> variable suffix, in the order the flags are passed (the entrypoint script uses it too).
 OVERRIDABLE_KEYS: dict[str, str] = {
@@ -40,9 +40,7 @@ class ProfileOverrides(BaseModel):
         Empty values count as unset, as docker compose passes `${VAR:-}` through as an empty string.
         """
         if environ is None:
-            dotenv_path = env_file or Path(".env")
-            found = {k: v for k, v in dotenv_values(dotenv_path).items() if v is not None}
-            environ = {**found, **os.environ}
+            environ = environ_with_dotenv(env_file or Path(".env"))
         prefix = variable_prefix(family)
         values = {key: environ.get(prefix + suffix, "").strip() for key, suffix in OVERRIDABLE_KEYS.items()}
         return cls(family=family, values={key: value for key, value in values.items() if value})

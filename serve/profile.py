@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from serve.overrides import OVERRIDABLE_KEYS, ProfileOverrides
+from serve.overrides import ProfileOverrides
 
 # vLLM 0.32's QUANTIZATION_METHODS (vllm/model_executor/layers/quantization/__init__.py), copied so that
 # `serve check` runs where vLLM is not installed; a test compares it with the installed vLLM.
@@ -272,14 +272,3 @@ def resolve_profile_path(name_or_file: str, profiles_dir: Path | None = None) ->
 
 def profile_paths(profiles_dir: Path) -> list[Path]:
     return sorted(profiles_dir.glob("*.yaml"))
-
-
-__all__ = [
-    "OVERRIDABLE_KEYS",
-    "Profile",
-    "ProfileError",
-    "ProfileSettings",
-    "load_profile",
-    "profile_paths",
-    "resolve_profile_path",
-]

@@ -116,6 +116,14 @@ def test_text_output_has_a_table_and_a_verdict(capsys: pytest.CaptureFixture[str
     assert "147,456" in out and "16.33 GiB" in out and "fit together on one GPU" in out
 
 
+@pytest.mark.parametrize("size", ["0", "-8", "lots"])
+def test_gpu_memory_must_be_a_positive_size(capsys: pytest.CaptureFixture[str], size: str) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--profiles-dir", str(PROFILES), "plan", "8b", "--gpu-memory-gib", size])
+    assert exited.value.code == 2
+    assert f"{size!r} is not a memory size in GiB" in capsys.readouterr().err
+
+
 def test_unknown_gpu_is_a_clear_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["--profiles-dir", str(PROFILES), "plan", "8b", "--gpu", "b300"]) == 2
     err = capsys.readouterr().err
