@@ -8,16 +8,14 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
-from rich.table import Table
 
 from serve.check import run_check
 from serve.gpus import GPUS, Gpu, UnknownGpuError, find_gpu
 from serve.launcher import UpOptions, run_up
 from serve.model_facts import UnknownModelError, model_facts
-from serve.plan import ProfilePlan, TogetherPlan, plan_profile, plan_together
+from serve.plan import TogetherPlan, plan_profile, plan_together
+from serve.plan_report import render_plan
 from serve.profile import Profile, ProfileError, default_profiles_dir, load_profile, resolve_profile_path
-
-GIB_FMT = "{:.2f} GiB"
 
 
 def _positive_gib(text: str) -> float:
@@ -85,58 +83,6 @@ def _gpu(args: argparse.Namespace) -> Gpu:
     return find_gpu(args.gpu)
 
 
-def _plan_table(plans: list[ProfilePlan]) -> Table:
-    table = Table(title=f"Memory plan on {plans[0].gpu} ({plans[0].gpu_memory_gib:g} GiB per GPU)")
-    table.add_column("")
-    for plan in plans:
-        table.add_column(plan.profile, justify="right")
-    rows: list[tuple[str, object]] = [
-        ("model", lambda p: p.model),
-        ("GPU share (gpu-memory-utilization)", lambda p: f"{p.gpu_memory_utilization:g}"),
-        ("tensor parallel GPUs", lambda p: p.tensor_parallel_size),
-        ("parameters", lambda p: f"{p.parameters / 1e9:.2f} B"),
-        (
-            "weights",
-            lambda p: (
-                GIB_FMT.format(p.weights_gib)
-                + (f" ({p.weight_quantization})" if p.weight_quantization else "")
-            ),
-        ),
-        ("runtime overhead (estimate)", lambda p: GIB_FMT.format(p.runtime_overhead_gib)),
-        ("KV cache", lambda p: GIB_FMT.format(p.kv_cache_gib)),
-        ("KV bytes per token", lambda p: f"{p.kv_bytes_per_token:,}"),
-        ("tokens in KV cache", lambda p: f"{p.max_tokens_in_cache:,}"),
-        ("max-model-len", lambda p: f"{p.max_model_len:,}"),
-        ("requests at max-model-len", lambda p: f"{p.max_concurrent_at_max_len:g}"),
-        ("fits", lambda p: "[green]yes[/]" if p.fits else "[red]no[/]"),
-        (
-            "decode bound, 1 stream",
-            lambda p: f"{p.decode_tokens_per_s_bound:g} tok/s" if p.decode_tokens_per_s_bound else "-",
-        ),
-    ]
-    for label, value in rows:
-        table.add_row(label, *(str(value(p)) for p in plans))  # type: ignore[operator]
-    return table
-
-
-def _advice(plan: ProfilePlan) -> str:
-    if plan.fits:
-        return f"{plan.profile}: fits."
-    longest = (
-        f"max-model-len {plan.largest_max_model_len:,}" if plan.largest_max_model_len else "no context at all"
-    )
-    fraction = (
-        f"gpu-memory-utilization {plan.fraction_needed:g}"
-        if plan.fraction_needed <= 1
-        else "more than this whole GPU"
-    )
-    return (
-        f"{plan.profile}: does NOT fit at max-model-len {plan.max_model_len:,}: at this share the KV cache holds "
-        f"{longest}; keeping {plan.max_model_len:,} tokens needs {fraction}. Try an FP8 profile, the 4B model "
-        "or a shorter context."
-    )
-
-
 def cmd_plan(args: argparse.Namespace, out: Console) -> int:
     gpu = _gpu(args)
     plans = []
@@ -153,22 +99,9 @@ def cmd_plan(args: argparse.Namespace, out: Console) -> int:
                     {"profiles": [p.model_dump() for p in plans], "together": together.model_dump()}, indent=2
                 )
             )
-        return 0 if all(p.fits for p in plans) and (together is None or together.fits) else 1
-    out.print(_plan_table(plans))
-    for plan in plans:
-        out.print(_advice(plan), highlight=False)
-    if together is not None:
-        verdict = (
-            "fit together on one GPU"
-            if together.fits
-            else "do NOT fit together: " + "; ".join(together.reasons)
-        )
-        out.print(
-            f"{' + '.join(together.profiles)} (shares add up to {together.total_fraction:g}): {verdict}",
-            highlight=False,
-        )
-    ok = all(p.fits for p in plans) and (together is None or together.fits)
-    return 0 if ok else 1
+    else:
+        render_plan(out, plans, together)
+    return 0 if all(p.fits for p in plans) and (together is None or together.fits) else 1
 
 
 def cmd_check(args: argparse.Namespace, out: Console) -> int:

@@ -7,6 +7,7 @@ rest becomes KV cache, which must hold at least one request of max-model-len or 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
@@ -22,6 +23,8 @@ RUNTIME_OVERHEAD_GIB = 2.8
 # Two instances on one GPU: each process also needs a CUDA context outside the other's share, so the
 # fractions of instances that share a GPU must leave some room.
 MAX_SHARED_FRACTION = 0.95
+# The share one instance takes when it has a GPU to itself (vLLM's default).
+ALONE_FRACTION = 0.9
 # vLLM allocates KV cache in blocks of this many tokens (GPU default).
 KV_BLOCK_TOKENS = 16
 # Bytes per weight for the decoder's linear layers under each weight quantization family.
@@ -54,6 +57,9 @@ class ProfilePlan(BaseModel):
     max_concurrent_at_max_len: float = Field(description="Requests of max-model-len that fit at once.")
     fits: bool = Field(description="vLLM can start: the KV cache holds at least one max-model-len request.")
     largest_max_model_len: int = Field(description="Longest max-model-len that fits at this fraction.")
+    largest_max_model_len_alone: int = Field(
+        description=f"Longest max-model-len that fits with the GPU to itself (fraction {ALONE_FRACTION})."
+    )
     fraction_needed: float = Field(description="Smallest gpu-memory-utilization that fits max-model-len.")
     decode_tokens_per_s_bound: float | None = Field(
         description="Single-stream decode upper bound from memory bandwidth (weights read once per token)."
@@ -102,8 +108,13 @@ def plan_profile(profile: Profile, facts: ModelFacts, gpu: Gpu) -> ProfilePlan:
     else:
         overhead = RUNTIME_OVERHEAD_GIB
         kv_cache = share - weights_per_gpu - overhead
-    blocks = max(0, int(kv_cache * GIB // (kv_per_token_per_gpu * KV_BLOCK_TOKENS)))
-    tokens = blocks * KV_BLOCK_TOKENS
+
+    def tokens_in(cache_gib: float) -> int:
+        """Whole KV blocks that fit, in tokens."""
+        return max(0, int(cache_gib * GIB // (kv_per_token_per_gpu * KV_BLOCK_TOKENS))) * KV_BLOCK_TOKENS
+
+    tokens = tokens_in(kv_cache)
+    alone = tokens_in(gpu.memory_gib * ALONE_FRACTION - weights_per_gpu - overhead)
     needed = weights_per_gpu + overhead + s.max_model_len * kv_per_token_per_gpu / GIB
     bound = gpu.bandwidth_tb_s * 1e12 * tp / weights if weights else None
     return ProfilePlan(
@@ -124,7 +135,8 @@ def plan_profile(profile: Profile, facts: ModelFacts, gpu: Gpu) -> ProfilePlan:
         max_concurrent_at_max_len=round(tokens / s.max_model_len, 2),
         fits=tokens >= s.max_model_len,
         largest_max_model_len=tokens,
-        fraction_needed=round(min(needed / gpu.memory_gib, 99.0), 3),
+        largest_max_model_len_alone=alone,
+        fraction_needed=min(math.ceil(needed / gpu.memory_gib * 1000) / 1000, 99.0),  # up: it must fit
         decode_tokens_per_s_bound=round(bound, 1) if bound else None,
     )
 

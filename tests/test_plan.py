@@ -75,19 +75,53 @@ def test_a_profile_that_does_not_fit_says_what_would(capsys: pytest.CaptureFixtu
     assert plan["fraction_needed"] > plan["gpu_memory_utilization"]
     # The suggested fraction really fits: plan again with it.
     profile = load_profile(
-        PROFILES / "8b.yaml", {"SERVE_8B_GPU_MEMORY_UTILIZATION": str(plan["fraction_needed"] + 0.001)}
+        PROFILES / "8b.yaml", {"SERVE_8B_GPU_MEMORY_UTILIZATION": str(plan["fraction_needed"])}
     )
     again = plan_profile(profile, model_facts(profile.settings.model), find_gpu("a100-40gb"))
     assert again.fits
     main(["--profiles-dir", str(PROFILES), "plan", "8b", "--gpu", "a100-40gb"])
     text = capsys.readouterr().out
-    assert "does NOT fit" in text and f"gpu-memory-utilization {plan['fraction_needed']:g}" in text
+    assert "8b: does NOT fit at max-model-len 32,768 on this GPU. Options:" in text
+    assert f"SERVE_8B_GPU_MEMORY_UTILIZATION={plan['fraction_needed']:g}" in text
+    assert f"SERVE_8B_MAX_MODEL_LEN={plan['largest_max_model_len']}" in text
+    assert "an FP8 profile" in text and "the 4B model" in text
+    # ...and the largest context it names really fits at the profile's share.
+    shorter = load_profile(
+        PROFILES / "8b.yaml", {"SERVE_8B_MAX_MODEL_LEN": str(plan["largest_max_model_len"])}
+    )
+    assert plan_profile(shorter, model_facts(shorter.settings.model), find_gpu("a100-40gb")).fits
 
 
 def test_weights_larger_than_the_share(capsys: pytest.CaptureFixture[str]) -> None:
     code, plan = plan_json(capsys, "8b", "--gpu-memory-gib", "24")
     assert code == 1 and plan["fits"] is False and plan["max_tokens_in_cache"] == 0
     assert plan["kv_cache_gib"] < 0
+    main(["--profiles-dir", str(PROFILES), "plan", "8b", "--gpu-memory-gib", "24"])
+    text = capsys.readouterr().out
+    assert f"exceed its 13.2 GiB share by {-plan['kv_cache_gib']:.1f} GiB" in text
+    # Not at this share; with the GPU to itself a shorter context fits, and the planner says which.
+    assert (
+        f"SERVE_8B_GPU_MEMORY_UTILIZATION=0.9 with SERVE_8B_MAX_MODEL_LEN={plan['largest_max_model_len_alone']}"
+        in text
+    )
+    alone = load_profile(
+        PROFILES / "8b.yaml",
+        {
+            "SERVE_8B_GPU_MEMORY_UTILIZATION": "0.9",
+            "SERVE_8B_MAX_MODEL_LEN": str(plan["largest_max_model_len_alone"]),
+        },
+    )
+    assert plan_profile(alone, model_facts(alone.settings.model), GPUS["rtx4090"]).fits
+
+
+def test_memory_bar_draws_both_shares_of_one_gpu(capsys: pytest.CaptureFixture[str]) -> None:
+    main(["--profiles-dir", str(PROFILES), "plan", "8b", "4b", "--gpu", "h100"])
+    bar = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("|"))
+    cells = bar[1 : bar.index("|", 1)]
+    assert len(cells) == 64
+    # 8b then 4b: weights, overhead, KV each; weights 16.33 GiB of 79.6 -> 13 cells, 4b's 8.27 -> 7.
+    assert cells.startswith("█" * 13 + "▓")
+    assert cells.count("█") == 13 + 7 and cells.endswith("·")
 
 
 def test_tensor_parallel_splits_weights_and_kv(tmp_path: Path) -> None:
