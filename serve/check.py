@@ -14,16 +14,17 @@ from urllib.parse import urlsplit
 
 from serve.compose import ComposeError, ComposeFile, compose_env, load_compose
 from serve.model_facts import UnknownModelError, model_facts
-from serve.plan import MAX_SHARED_FRACTION
+from serve.plan import MAX_SHARED_FRACTION, total_share
 from serve.profile import Profile, ProfileError, load_profile, profile_paths
 
 
 @dataclass(frozen=True)
 class Finding:
-    """One problem found; `where` is the file (and key) it is about."""
+    """One problem found; `where` is the file (and key) it is about. Warnings do not fail the check."""
 
     where: str
     message: str
+    warning: bool = False
 
     def __str__(self) -> str:
         return f"{self.where}: {self.message}"
@@ -46,7 +47,7 @@ def check_model_limits(profile: Profile) -> list[Finding]:
     try:
         facts = model_facts(s.model)
     except UnknownModelError as exc:
-        return [Finding(str(profile.path), f"model: {exc}; max-model-len not checked")]
+        return [Finding(str(profile.path), f"model: {exc}; max-model-len not checked", warning=True)]
     if s.max_model_len > facts.max_context:
         return [
             Finding(
@@ -73,7 +74,7 @@ def check_run_together(profiles: Sequence[Profile], where: str) -> list[Finding]
             findings.append(
                 Finding(where, f"served name {name!r} is used by {names}; clients could not tell them apart")
             )
-    total = round(sum(p.settings.gpu_memory_utilization for p in profiles), 3)
+    total = total_share(p.settings.gpu_memory_utilization for p in profiles)
     if len(profiles) > 1 and total > MAX_SHARED_FRACTION:
         findings.append(
             Finding(
@@ -86,9 +87,7 @@ def check_run_together(profiles: Sequence[Profile], where: str) -> list[Finding]
     return findings
 
 
-def check_compose(
-    compose: ComposeFile, profiles_dir: Path, env: Mapping[str, str]
-) -> tuple[list[Profile], list[Finding]]:
+def check_compose(compose: ComposeFile, profiles_dir: Path, env: Mapping[str, str]) -> list[Finding]:
     """Each vLLM service runs an existing, valid profile on the profile's port; the frontend is told them."""
     findings: list[Finding] = []
     running: dict[str, Profile] = {}
@@ -141,7 +140,7 @@ def check_compose(
     for name in running:
         if name not in served_endpoints:
             findings.append(Finding(where, f"the frontend is not told about service {name}"))
-    return list(running.values()), findings
+    return findings
 
 
 def run_check(
@@ -163,14 +162,14 @@ def run_check(
             continue
         loaded[profile.name] = profile
         for finding in check_model_limits(profile):
-            (warnings if "not checked" in finding.message else errors).append(finding)
+            (warnings if finding.warning else errors).append(finding)
     if compose_path is not None:
         try:
             compose = load_compose(compose_path, environ)
         except ComposeError as exc:
             errors.append(Finding(str(compose_path), str(exc)))
         else:
-            errors += check_compose(compose, profiles_dir, env)[1]
+            errors += check_compose(compose, profiles_dir, env)
     if together:
         missing = [name for name in together if name not in loaded]
         errors += [Finding(str(profiles_dir), f"profile {name!r} is missing or invalid") for name in missing]

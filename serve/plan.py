@@ -8,9 +8,9 @@ rest becomes KV cache, which must hold at least one request of max-model-len or 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
 from serve.gpus import Gpu
 from serve.model_facts import DTYPE_BYTES, ModelFacts
@@ -56,7 +56,6 @@ class ProfilePlan(BaseModel):
     max_model_len: int = Field(description="The profile's max-model-len.")
     max_concurrent_at_max_len: float = Field(description="Requests of max-model-len that fit at once.")
     fits: bool = Field(description="vLLM can start: the KV cache holds at least one max-model-len request.")
-    largest_max_model_len: int = Field(description="Longest max-model-len that fits at this fraction.")
     largest_max_model_len_alone: int = Field(
         description=f"Longest max-model-len that fits with the GPU to itself (fraction {ALONE_FRACTION})."
     )
@@ -64,6 +63,12 @@ class ProfilePlan(BaseModel):
     decode_tokens_per_s_bound: float | None = Field(
         description="Single-stream decode upper bound from memory bandwidth (weights read once per token)."
     )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def largest_max_model_len(self) -> int:
+        """Longest max-model-len that fits at this fraction: whatever the KV cache holds."""
+        return self.max_tokens_in_cache
 
 
 class TogetherPlan(BaseModel):
@@ -134,15 +139,19 @@ def plan_profile(profile: Profile, facts: ModelFacts, gpu: Gpu) -> ProfilePlan:
         max_model_len=s.max_model_len,
         max_concurrent_at_max_len=round(tokens / s.max_model_len, 2),
         fits=tokens >= s.max_model_len,
-        largest_max_model_len=tokens,
         largest_max_model_len_alone=alone,
         fraction_needed=min(math.ceil(needed / gpu.memory_gib * 1000) / 1000, 99.0),  # up: it must fit
         decode_tokens_per_s_bound=round(bound, 1) if bound else None,
     )
 
 
+def total_share(fractions: Iterable[float]) -> float:
+    """The GPU shares of instances on one GPU, added up (rounded: 0.55 + 0.35 is 0.9, not 0.9000000000000001)."""
+    return round(sum(fractions), 3)
+
+
 def plan_together(plans: Sequence[ProfilePlan]) -> TogetherPlan:
-    total = round(sum(p.gpu_memory_utilization for p in plans), 3)
+    total = total_share(p.gpu_memory_utilization for p in plans)
     reasons = [
         f"{p.profile} does not fit in its share ({p.gpu_memory_utilization})" for p in plans if not p.fits
     ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from itertools import cycle
 
 from rich.console import Console
 from rich.table import Table
@@ -80,11 +81,16 @@ def advice(plan: ProfilePlan) -> str:
     )
 
 
+def _coloured(plans: Sequence[ProfilePlan]) -> list[tuple[str, ProfilePlan]]:
+    """Each profile with its colour on the bar and in the legend."""
+    return list(zip(cycle(PROFILE_COLOURS), plans))
+
+
 def memory_bar(plans: Sequence[ProfilePlan]) -> Text:
     """One GPU as a bar: each profile's weights, overhead and KV cache, then what no profile uses."""
     total = plans[0].gpu_memory_gib
     segments: list[tuple[float, str, str]] = []
-    for colour, plan in zip(PROFILE_COLOURS * 4, plans, strict=False):
+    for colour, plan in _coloured(plans):
         segments += [
             (plan.weights_gib, WEIGHTS, colour),
             (plan.runtime_overhead_gib, OVERHEAD, colour),
@@ -104,7 +110,7 @@ def memory_bar(plans: Sequence[ProfilePlan]) -> Text:
 
 def bar_legend(plans: Sequence[ProfilePlan]) -> Text:
     legend = Text()
-    for colour, plan in zip(PROFILE_COLOURS * 4, plans, strict=False):
+    for colour, plan in _coloured(plans):
         legend.append(f" {plan.profile}: ", style=f"bold {colour}")
         legend.append(
             f"{WEIGHTS} weights {plan.weights_gib:g}  {OVERHEAD} overhead {plan.runtime_overhead_gib:g}  "

@@ -91,11 +91,6 @@ class VllmProcess:
         self._reader = threading.Thread(target=self._read_output, name="vllm-log", daemon=True)
         self._reader.start()
 
-    @property
-    def pid(self) -> int:
-        assert self._proc is not None
-        return self._proc.pid
-
     def returncode(self) -> int | None:
         return None if self._proc is None else self._proc.poll()
 
