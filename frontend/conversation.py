@@ -1,0 +1,137 @@
+"""The chat as data: conversations, messages, images and answers. No Streamlit here.
+
+Everything the page shows and the database stores is one of these models, so a conversation survives a
+reload, a restart and an export unchanged (`Conversation.model_validate_json(c.model_dump_json()) == c`).
+"""
+
+from __future__ import annotations
+
+import base64
+import time
+import uuid
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+DEFAULT_TEMPERATURE = 0.7
+DEFAULT_TOP_P = 0.8  # Qwen's recommendation for the Instruct models
+DEFAULT_MAX_TOKENS = 1024
+DEFAULT_IMAGE_TOKEN_BUDGET = 1280  # Qwen's README suggests 256..1280 visual tokens per image
+
+
+class ImageAttachment(BaseModel):
+    """An image as it is sent: already oriented, flattened, resized to the budget and re-encoded."""
+
+    name: str = Field(description="File name the user uploaded.")
+    mime_type: Literal["image/jpeg", "image/png"] = Field(description="Encoding of `data_base64`.")
+    data_base64: str = Field(description="The encoded image, base64 (what the data: URL carries).")
+    width: int = Field(gt=0, description="Width in pixels as sent (a multiple of 32).")
+    height: int = Field(gt=0, description="Height in pixels as sent (a multiple of 32).")
+    original_width: int = Field(gt=0, description="Width of the uploaded image after EXIF rotation.")
+    original_height: int = Field(gt=0, description="Height of the uploaded image after EXIF rotation.")
+    tokens: int = Field(gt=0, description="Visual tokens the model spends on it (one per 32x32 pixels).")
+    notes: list[str] = Field(
+        default_factory=list, description="What preparation changed, e.g. 'first frame of an animated GIF'."
+    )
+
+    @property
+    def data(self) -> bytes:
+        return base64.b64decode(self.data_base64)
+
+    @property
+    def data_url(self) -> str:
+        return f"data:{self.mime_type};base64,{self.data_base64}"
+
+
+class GenerationSettings(BaseModel):
+    """What the user set in the sidebar; stored with the conversation so an export says how it was made."""
+
+    system_prompt: str = Field(default="", description="Sent first as the system message; empty = none.")
+    temperature: float = Field(default=DEFAULT_TEMPERATURE, ge=0.0, le=2.0, description="Sampling temperature.")
+    top_p: float = Field(default=DEFAULT_TOP_P, gt=0.0, le=1.0, description="Nucleus sampling mass.")
+    max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=1, description="Longest answer, in tokens.")
+    image_token_budget: int = Field(
+        default=DEFAULT_IMAGE_TOKEN_BUDGET,
+        ge=64,
+        le=16384,
+        description="Most visual tokens per image; larger images are downscaled to fit.",
+    )
+
+
+class AnswerStatus(StrEnum):
+    STREAMING = "streaming"  # still arriving (or the page died while it was: see Conversation.recover)
+    DONE = "done"
+    STOPPED = "stopped"  # the user pressed stop; what arrived is kept
+    INTERRUPTED = "interrupted"  # the connection or the server died mid-answer; what arrived is kept
+    FAILED = "failed"  # nothing usable arrived; `error` says why
+
+
+class AnswerStats(BaseModel):
+    """What an answer cost, measured on the client from the stream and the server's usage report."""
+
+    model: str | None = Field(default=None, description="Model id the server put in the response.")
+    time_to_first_token_s: float | None = Field(default=None, description="Request sent -> first token.")
+    total_time_s: float | None = Field(default=None, description="Request sent -> stream finished.")
+    tokens_per_second: float | None = Field(
+        default=None, description="Completion tokens per second after the first one arrived."
+    )
+    prompt_tokens: int | None = Field(default=None, description="Prompt tokens, images included (usage).")
+    completion_tokens: int | None = Field(default=None, description="Generated tokens (usage).")
+
+
+class Answer(BaseModel):
+    """One model's reply to a user message."""
+
+    endpoint: str = Field(description="Display name of the endpoint that was asked.")
+    content: str = Field(default="", description="The answer, Markdown.")
+    reasoning: str = Field(default="", description="Thinking, shown collapsed and never sent back.")
+    status: AnswerStatus = Field(default=AnswerStatus.STREAMING, description="How the answer ended.")
+    error: str | None = Field(default=None, description="Why it failed or was interrupted, for the page.")
+    stats: AnswerStats = Field(default_factory=AnswerStats, description="Timing and token counts.")
+
+
+class Message(BaseModel):
+    """A user turn (text + images) or an assistant turn (one answer, or one per endpoint in compare mode)."""
+
+    role: Literal["user", "assistant"]
+    text: str = Field(default="", description="User text (empty for assistant turns).")
+    images: list[ImageAttachment] = Field(default_factory=list, description="User images, in upload order.")
+    answers: list[Answer] = Field(default_factory=list, description="Assistant answers, side by side.")
+    notices: list[str] = Field(
+        default_factory=list, description="Things the user should know about this turn, e.g. images left out."
+    )
+
+    def answer_from(self, endpoint: str) -> Answer | None:
+        """The answer `endpoint` gave here, else the first one with content (what a follow-up builds on)."""
+        usable = [answer for answer in self.answers if answer.content]
+        own = [answer for answer in usable if answer.endpoint == endpoint]
+        return (own or usable or [None])[0]
+
+
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
+class Conversation(BaseModel):
+    id: str = Field(default_factory=_new_id, description="Stable id; also the page's ?chat= URL parameter.")
+    title: str = Field(default="New chat", description="Shown in the sidebar; from the first message.")
+    created_at: float = Field(default_factory=time.time, description="Unix time of creation.")
+    updated_at: float = Field(default_factory=time.time, description="Unix time of the last change.")
+    endpoint: str | None = Field(default=None, description="Endpoint the user last picked for it.")
+    settings: GenerationSettings = Field(default_factory=GenerationSettings, description="Sidebar settings.")
+    messages: list[Message] = Field(default_factory=list, description="The turns, oldest first.")
+
+    def touch(self) -> None:
+        self.updated_at = time.time()
+
+    def recover(self) -> bool:
+        """Answers still marked streaming lost their stream (page reload, restart): mark them interrupted."""
+        changed = False
+        for message in self.messages:
+            for answer in message.answers:
+                if answer.status is AnswerStatus.STREAMING:
+                    answer.status = AnswerStatus.INTERRUPTED
+                    answer.error = answer.error or "The page was reloaded or restarted while this answer streamed."
+                    changed = True
+        return changed
