@@ -1,10 +1,10 @@
-"""Status page: the state of each model endpoint. The chat page replaces it in a later issue.
+"""The chat page: talk to Qwen3-VL 8B / 4B with text and images, one model or both side by side.
 
 Run from the repository root with `streamlit run frontend/app.py` (the image runs `streamlit run app.py`).
+Configuration: FRONTEND_* environment variables, see frontend/settings.py and the README.
 """
 
 import sys
-from datetime import datetime
 from pathlib import Path
 
 # `streamlit run` puts this file's folder on sys.path, not its parent; the parent makes `frontend.*` importable.
@@ -13,44 +13,156 @@ if (_root := str(Path(__file__).resolve().parent.parent)) not in sys.path:
 
 import streamlit as st
 
-from frontend.endpoint_status import EndpointStatus, State, check_endpoints
+from frontend.chat_request import TooManyImages
+from frontend.chat_turns import (
+    EmptyMessage,
+    add_user_message,
+    drop_last_answer,
+    image_for_answer,
+    start_answers,
+)
+from frontend.conversation import Conversation, GenerationSettings
+from frontend.images import ImageRejected, prepare_image
 from frontend.settings import SettingsInvalid, load_settings
+from frontend.store import StoreError
+from frontend.ui import sidebar
+from frontend.ui.live import stream_into
+from frontend.ui.messages import image_caption, render_assistant, render_user
+from frontend.ui.state import (
+    conversation_store,
+    current_conversation,
+    load,
+    open_conversation,
+    pending_images,
+    save,
+)
 
-REFRESH_SECONDS = 10
-ICONS = {State.READY: "🟢", State.LOADING: "🟡", State.DOWN: "🔴"}
+COMPOSER = "composer"
+IMAGE_TYPES = ["jpg", "jpeg", "png", "gif", "webp", "bmp"]
 
-st.set_page_config(page_title="Qwen3-VL", page_icon="🖼️")
-st.title("Qwen3-VL")
+st.set_page_config(page_title="Qwen3-VL chat", page_icon="🖼️", layout="wide")
 
 try:
     settings = load_settings()
-except SettingsInvalid as error:
+    store = conversation_store(settings.database_path)
+except (SettingsInvalid, StoreError) as error:
     st.error(f"Configuration error: {error}")
     st.stop()
 
 
-def _row(status: EndpointStatus) -> dict[str, str]:
-    model = status.models[0] if status.models else None
-    return {
-        "Endpoint": status.endpoint.name,
-        "State": f"{ICONS[status.state]} {status.state}",
-        "Model": ", ".join(served.id for served in status.models) or "–",
-        "Max context": f"{model.max_model_len:,} tokens" if model and model.max_model_len else "–",
-        "URL": status.endpoint.base_url,
-        "Details": status.reason,
-    }
+def new_conversation() -> Conversation:
+    defaults = GenerationSettings(
+        max_tokens=settings.max_tokens, image_token_budget=settings.image_token_budget
+    )
+    return Conversation(settings=defaults)
 
 
-# A fragment re-runs on its own, so a model that finishes loading turns green without a page reload.
-@st.fragment(run_every=REFRESH_SECONDS)
-def endpoint_table() -> None:
-    statuses = check_endpoints(settings.endpoints, settings.api_key)
-    st.dataframe([_row(status) for status in statuses], hide_index=True)
-    st.caption(f"Checked at {datetime.now():%H:%M:%S}, every {REFRESH_SECONDS} s.")
+conversation = current_conversation(store, new_conversation)
 
 
-endpoint_table()
-st.info(
-    "The chat page is coming. Until then, talk to a ready model with any OpenAI-compatible client at its URL, "
-    "using the model name shown above."
+def open_saved(conversation_id: str) -> None:
+    if (loaded := load(store, conversation_id)) is not None:
+        open_conversation(loaded)
+
+
+def delete_saved(conversation_id: str) -> None:
+    store.delete(conversation_id)
+    if conversation_id == conversation.id:
+        open_conversation(new_conversation())
+
+
+def clear_chat() -> None:
+    conversation.messages.clear()
+    conversation.title = "New chat"
+    conversation.touch()
+    store.save(conversation)
+
+
+def request_regenerate() -> None:
+    st.session_state["regenerate"] = True
+
+
+with st.sidebar:
+    statuses = sidebar.endpoint_statuses(settings, settings.model_dump_json())
+    targets = sidebar.pick_targets(statuses, settings, conversation)
+    sidebar.settings_panel(conversation, targets)
+    sidebar.chat_actions(conversation, on_clear=clear_chat)
+    sidebar.conversation_list(
+        store,
+        conversation,
+        on_open=open_saved,
+        on_new=lambda: open_conversation(new_conversation()),
+        on_delete=delete_saved,
+    )
+    sidebar.watch_endpoints(statuses, settings)
+
+# A submission is read before the input is drawn, so a message that cannot be sent puts its text back.
+problems: list[str] = []
+jobs = []
+submission = st.session_state.get(COMPOSER)
+if submission is not None:
+    waiting = pending_images()
+    for upload in submission.files:
+        try:
+            waiting.append(
+                prepare_image(
+                    upload.getvalue(),
+                    upload.name,
+                    token_budget=conversation.settings.image_token_budget,
+                    max_bytes=settings.max_upload_mb * 1024 * 1024,
+                )
+            )
+        except ImageRejected as error:
+            problems.append(str(error))
+    if not targets:
+        problems.append("No model is ready to answer; the sidebar says why.")
+    if not problems:
+        try:
+            add_user_message(conversation, submission.text, waiting, targets)
+            waiting.clear()
+            save(store, conversation)
+            jobs = start_answers(conversation, targets, timeout_s=settings.request_timeout_s)
+        except (EmptyMessage, TooManyImages) as error:
+            problems.append(str(error))
+    if problems:
+        st.session_state[COMPOSER] = submission.text
+elif st.session_state.pop("regenerate", False) and targets and drop_last_answer(conversation):
+    jobs = start_answers(conversation, targets, timeout_s=settings.request_timeout_s)
+
+st.title(conversation.title if conversation.messages else "Qwen3-VL chat")
+if not conversation.messages:
+    st.caption("Ask anything, or attach images (JPG, PNG, GIF, WebP, BMP) with the clip, drag-drop or paste.")
+slots = []
+for index, message in enumerate(conversation.messages):
+    if message.role == "user":
+        render_user(message)
+        continue
+    live = bool(jobs) and index == len(conversation.messages) - 1
+    slots = render_assistant(message, index=index, image=image_for_answer(conversation, index), live=live)
+
+last = conversation.messages[-1] if conversation.messages else None
+if not jobs and last is not None and last.role == "assistant":
+    st.button("Regenerate", icon="🔄", key="regenerate-button", on_click=request_regenerate)
+
+if waiting := pending_images():
+    st.info(f"{len(waiting)} image(s) ready, sent with your next message:", icon="📎")
+    st.caption(" · ".join(image_caption(image) for image in waiting))
+    if st.button("Discard these images", key="discard-pending"):
+        waiting.clear()
+        st.rerun()
+for problem in problems:
+    st.error(problem, icon="🚫")
+
+st.chat_input(
+    "Ask about your images…",
+    key=COMPOSER,
+    accept_file="multiple",
+    file_type=IMAGE_TYPES,
+    max_upload_size=settings.max_upload_mb,
+    submit_mode="disable",
+    disabled=not targets,
 )
+
+if jobs:
+    stream_into(jobs, slots, save=lambda: save(store, conversation))
+    st.rerun()

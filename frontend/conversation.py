@@ -48,7 +48,9 @@ class GenerationSettings(BaseModel):
     """What the user set in the sidebar; stored with the conversation so an export says how it was made."""
 
     system_prompt: str = Field(default="", description="Sent first as the system message; empty = none.")
-    temperature: float = Field(default=DEFAULT_TEMPERATURE, ge=0.0, le=2.0, description="Sampling temperature.")
+    temperature: float = Field(
+        default=DEFAULT_TEMPERATURE, ge=0.0, le=2.0, description="Sampling temperature."
+    )
     top_p: float = Field(default=DEFAULT_TOP_P, gt=0.0, le=1.0, description="Nucleus sampling mass.")
     max_tokens: int = Field(default=DEFAULT_MAX_TOKENS, ge=1, description="Longest answer, in tokens.")
     image_token_budget: int = Field(
@@ -132,6 +134,8 @@ class Conversation(BaseModel):
             for answer in message.answers:
                 if answer.status is AnswerStatus.STREAMING:
                     answer.status = AnswerStatus.INTERRUPTED
-                    answer.error = answer.error or "The page was reloaded or restarted while this answer streamed."
+                    answer.error = (
+                        answer.error or "The page was reloaded or restarted while this answer streamed."
+                    )
                     changed = True
         return changed

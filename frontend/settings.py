@@ -7,10 +7,13 @@ Without it the page looks for the bare-metal servers of `python -m serve up` on 
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
+
+from frontend.conversation import DEFAULT_IMAGE_TOKEN_BUDGET, DEFAULT_MAX_TOKENS
 
 ENV_PREFIX = "FRONTEND_"
 
@@ -29,6 +32,11 @@ class Endpoint(BaseModel):
     )
     api_key: SecretStr | None = Field(
         default=None, description="Bearer key for this endpoint; None = FrontendSettings.api_key."
+    )
+    image_limit: int = Field(
+        default=4,
+        ge=0,
+        description="Images the server takes per request (its limit-mm-per-prompt); older ones are left out.",
     )
 
     @field_validator("base_url")
@@ -71,7 +79,33 @@ class FrontendSettings(BaseSettings):
         description="Bearer key for every endpoint without its own (FRONTEND_API_KEY); empty = none.",
     )
 
+    data_dir: Path = Field(
+        default_factory=lambda: Path.home() / ".local" / "share" / "qwen3-vl-chat",
+        description="Folder of the chat history database (FRONTEND_DATA_DIR; the compose volume is /data).",
+    )
+    request_timeout_s: float = Field(
+        default=120.0,
+        gt=0,
+        description="Longest wait for the next streamed token before giving up (FRONTEND_REQUEST_TIMEOUT_S).",
+    )
+    max_tokens: int = Field(
+        default=DEFAULT_MAX_TOKENS, ge=1, description="Default answer length in tokens (FRONTEND_MAX_TOKENS)."
+    )
+    image_token_budget: int = Field(
+        default=DEFAULT_IMAGE_TOKEN_BUDGET,
+        ge=64,
+        le=16384,
+        description="Default visual tokens per image (FRONTEND_IMAGE_TOKEN_BUDGET); Qwen suggests 256..1280.",
+    )
+    max_upload_mb: int = Field(
+        default=20, ge=1, le=200, description="Largest image file accepted, in MB (FRONTEND_MAX_UPLOAD_MB)."
+    )
+
     _blank_key = field_validator("api_key", mode="before")(_blank_to_none)
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "chats.sqlite3"
 
     def key_for(self, endpoint: Endpoint) -> SecretStr | None:
         return endpoint.api_key or self.api_key

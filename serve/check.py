@@ -136,6 +136,14 @@ def check_compose(compose: ComposeFile, profiles_dir: Path, env: Mapping[str, st
             findings.append(
                 Finding(at, f"{endpoint.base_url} should be http://{url.hostname}:{profile.settings.port}/v1")
             )
+        elif endpoint.image_limit != (served := profile.settings.image_limit):
+            findings.append(
+                Finding(
+                    at,
+                    f"image_limit is {endpoint.image_limit} but profile {profile.name} takes {served} image(s) "
+                    "per request (limit-mm-per-prompt): the page would send more than vLLM accepts, or fewer",
+                )
+            )
     served_endpoints = {urlsplit(e.base_url).hostname for e in compose.frontend_endpoints}
     for name in running:
         if name not in served_endpoints:

@@ -64,6 +64,7 @@ class FrontendEndpoint(BaseModel):
     name: str = Field(description="Label shown on the page.")
     base_url: str = Field(description="OpenAI-compatible base URL, ending in /v1.")
     api_key: str | None = Field(default=None, description="Per-endpoint key; None = FRONTEND_API_KEY.")
+    image_limit: int = Field(default=4, description="Images per request the page sends at most.")
 
     @property
     def host(self) -> str | None:

@@ -71,6 +71,9 @@ def parse_human_int(value: int | str) -> int:
     return int(float(number) * _DECIMAL[suffix]) if suffix in _DECIMAL else int(number) * _BINARY[suffix]
 
 
+VLLM_DEFAULT_MM_LIMIT = 999
+
+
 class ProfileSettings(BaseModel):
     """The vLLM options this project reads. Field names are vLLM's CLI options with dashes."""
 
@@ -141,6 +144,11 @@ class ProfileSettings(BaseModel):
         if any(count < 0 for count in value.values()):
             raise ValueError("limits are counts: 0 or more")
         return value
+
+    @property
+    def image_limit(self) -> int:
+        """Images vLLM takes per request, the history included (its default is 999)."""
+        return self.limit_mm_per_prompt.get("image", VLLM_DEFAULT_MM_LIMIT)
 
     @property
     def served_name(self) -> str:

@@ -128,6 +128,17 @@ def test_frontend_told_a_wrong_port(project: Path) -> None:
     )
 
 
+def test_frontend_image_limit_must_match_the_profile(project: Path) -> None:
+    """The page trims history to image_limit images; a larger number than vLLM's limit breaks long chats."""
+    edit_profile(project, "4b", limit_mm_per_prompt={"image": 2, "video": 0})
+    errors = check(project)
+    assert any(
+        "frontend endpoint 'Qwen3-VL-4B'" in e and "image_limit is 4 but profile 4b takes 2 image(s)" in e
+        for e in errors
+    )
+    assert not any("Qwen3-VL-8B" in e for e in errors)
+
+
 def test_compose_that_fails_the_specification(project: Path) -> None:
     compose = project / "docker-compose.yml"
     compose.write_text(compose.read_text().replace("  ipc: host", "  ipcc: host"))

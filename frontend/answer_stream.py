@@ -1,0 +1,136 @@
+"""Stream one answer from an endpoint into an `Answer`, in a worker thread, with a stop that works at once.
+
+The page starts one job per answer (two in compare mode), then redraws from the `Answer` objects while
+the jobs fill them in, so both answers stream in parallel and the page code never blocks on a socket.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import openai
+from pydantic import SecretStr
+
+from frontend.api_errors import describe_api_error
+from frontend.chat_request import ChatRequest
+from frontend.conversation import Answer, AnswerStatus, GenerationSettings
+from frontend.reasoning import split_reasoning
+from frontend.settings import Endpoint
+
+CONNECT_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where an answer comes from: an endpoint, its key and the model it serves."""
+
+    endpoint: Endpoint
+    api_key: SecretStr | None
+    model: str
+    max_model_len: int | None = None
+
+    def client(self, timeout_s: float) -> openai.OpenAI:
+        # One retry covers a connection reset before the stream starts; retrying mid-stream would duplicate.
+        return openai.OpenAI(
+            base_url=self.endpoint.base_url,
+            api_key=self.api_key.get_secret_value() if self.api_key else "none",
+            timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
+            max_retries=1,
+        )
+
+
+def _delta_reasoning(delta: Any) -> str:
+    """vLLM puts reasoning in `reasoning` (0.11+) or `reasoning_content` (older); the SDK keeps extras."""
+    extra = delta.model_extra or {}
+    return extra.get("reasoning") or extra.get("reasoning_content") or ""
+
+
+@dataclass
+class AnswerJob:
+    """One streaming request. `answer` is updated in place; `stop()` ends it and keeps what arrived."""
+
+    target: Target
+    request: ChatRequest
+    settings: GenerationSettings
+    answer: Answer
+    timeout_s: float = 120.0
+    _stopped: threading.Event = field(default_factory=threading.Event)
+    _thread: threading.Thread | None = None
+    _response: Any = None
+
+    def start(self) -> AnswerJob:
+        self._thread = threading.Thread(
+            target=self.run, name=f"answer-{self.target.endpoint.name}", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def wait(self, timeout: float | None = None) -> None:
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def stop(self) -> None:
+        """Mark stopped and close the connection, which also ends a wait for a slow first token."""
+        self._stopped.set()
+        if (response := self._response) is not None:
+            response.close()
+
+    def run(self) -> None:
+        """The stream, start to end; never raises (failures end up in `answer.status` / `answer.error`)."""
+        answer, stats = self.answer, self.answer.stats
+        raw_content = reasoning = ""
+        started = time.perf_counter()
+        first_token_at: float | None = None
+        try:
+            stream = self.target.client(self.timeout_s).chat.completions.create(
+                model=self.target.model,
+                messages=self.request.messages,
+                temperature=self.settings.temperature,
+                top_p=self.settings.top_p,
+                max_tokens=self.settings.max_tokens,
+                stream=True,
+                stream_options={"include_usage": True},
+            )
+            self._response = stream
+            if self._stopped.is_set():
+                stream.close()
+            with stream:
+                for chunk in stream:
+                    stats.model = chunk.model or stats.model
+                    if chunk.usage:
+                        stats.prompt_tokens = chunk.usage.prompt_tokens
+                        stats.completion_tokens = chunk.usage.completion_tokens
+                    for choice in chunk.choices:
+                        reasoning += _delta_reasoning(choice.delta)
+                        raw_content += choice.delta.content or ""
+                    if first_token_at is None and (raw_content or reasoning):
+                        first_token_at = time.perf_counter()
+                        stats.time_to_first_token_s = first_token_at - started
+                    tagged = split_reasoning(raw_content)
+                    answer.reasoning = "\n\n".join(part for part in (reasoning, tagged.reasoning) if part)
+                    answer.content = tagged.content
+            answer.status = AnswerStatus.STOPPED if self._stopped.is_set() else AnswerStatus.DONE
+        except Exception as error:  # the page must survive anything the network or server does
+            if self._stopped.is_set():
+                answer.status = AnswerStatus.STOPPED
+            else:
+                answer.status = AnswerStatus.INTERRUPTED if answer.content else AnswerStatus.FAILED
+                answer.error = describe_api_error(
+                    error,
+                    self.target.endpoint.name,
+                    timeout_s=self.timeout_s,
+                    mid_answer=first_token_at is not None,
+                )
+        finally:
+            ended = time.perf_counter()
+            stats.total_time_s = ended - started
+            if first_token_at is not None and stats.completion_tokens and ended > first_token_at:
+                stats.tokens_per_second = max(stats.completion_tokens - 1, 1) / (ended - first_token_at)

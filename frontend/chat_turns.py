@@ -1,0 +1,102 @@
+"""What a turn does to a conversation: add the user's message, start the answers, regenerate, recover.
+
+Kept apart from the page so every rule here is tested without Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from frontend.answer_stream import AnswerJob, Target
+from frontend.chat_request import build_request, check_new_images
+from frontend.conversation import Answer, AnswerStatus, Conversation, ImageAttachment, Message
+
+TITLE_LENGTH = 48
+
+
+class EmptyMessage(ValueError):
+    """Nothing to send."""
+
+
+def add_user_message(
+    conversation: Conversation, text: str, images: Sequence[ImageAttachment], targets: Sequence[Target]
+) -> Message:
+    """Append the user's message after checking every target can take it; raises before changing anything."""
+    text = text.strip()
+    if not text and not images:
+        raise EmptyMessage("Type a message or attach an image first.")
+    for target in targets:
+        check_new_images(len(images), target.endpoint.name, target.endpoint.image_limit)
+    message = Message(role="user", text=text, images=list(images))
+    if not any(turn.role == "user" for turn in conversation.messages):
+        conversation.title = title_for(message)
+    conversation.messages.append(message)
+    conversation.touch()
+    return message
+
+
+def title_for(message: Message) -> str:
+    text = " ".join(message.text.split())
+    if not text:
+        return f"{len(message.images)} image(s)"
+    return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1].rstrip() + "…"
+
+
+def start_answers(
+    conversation: Conversation, targets: Sequence[Target], *, timeout_s: float
+) -> list[AnswerJob]:
+    """One assistant turn with an answer per target (several = compare mode), each streaming in a thread."""
+    history = list(conversation.messages)
+    if not history or history[-1].role != "user":
+        raise ValueError("an answer needs a user message to answer")
+    turn = Message(role="assistant", answers=[Answer(endpoint=target.endpoint.name) for target in targets])
+    jobs = []
+    for target, answer in zip(targets, turn.answers, strict=True):
+        request = build_request(
+            history,
+            conversation.settings,
+            endpoint=target.endpoint.name,
+            image_limit=target.endpoint.image_limit,
+        )
+        if notice := request.notice(target.endpoint.name, target.endpoint.image_limit):
+            turn.notices.append(notice)
+        jobs.append(
+            AnswerJob(
+                target=target,
+                request=request,
+                settings=conversation.settings.model_copy(),
+                answer=answer,
+                timeout_s=timeout_s,
+            )
+        )
+    conversation.messages.append(turn)
+    conversation.touch()
+    return [job.start() for job in jobs]
+
+
+def drop_last_answer(conversation: Conversation) -> bool:
+    """Remove the last assistant turn so it can be asked again; False when there is none to redo."""
+    if len(conversation.messages) < 2 or conversation.messages[-1].role != "assistant":
+        return False
+    conversation.messages.pop()
+    conversation.touch()
+    return True
+
+
+def finish(jobs: Sequence[AnswerJob], *, grace_s: float = 2.0) -> None:
+    """Stop whatever still streams (the user stopped, or the page run was interrupted); keep what arrived."""
+    for job in jobs:
+        if job.running:
+            job.stop()
+    for job in jobs:
+        job.wait(grace_s)
+        if job.answer.status is AnswerStatus.STREAMING:  # its thread did not end in time
+            job.answer.status = AnswerStatus.STOPPED
+
+
+def image_for_answer(conversation: Conversation, turn_index: int) -> ImageAttachment | None:
+    """The image a question was about: the most recent one sent up to that turn."""
+    for message in reversed(conversation.messages[:turn_index]):
+        if message.images:
+            return message.images[-1]
+    return None

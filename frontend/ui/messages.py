@@ -1,0 +1,95 @@
+"""Draw the conversation: user turns with their images, answers with thinking, stats and grounding."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import streamlit as st
+
+from frontend.conversation import Answer, AnswerStats, AnswerStatus, ImageAttachment, Message
+from frontend.grounding import draw_grounding, parse_grounding
+from frontend.markdown import to_streamlit_markdown
+
+THUMBNAIL_WIDTH = 180
+
+
+def image_caption(image: ImageAttachment) -> str:
+    return f"{image.name} · {image.width}×{image.height} · {image.tokens:,} tokens"
+
+
+def render_user(message: Message) -> None:
+    with st.chat_message("user"):
+        if message.text:
+            st.markdown(message.text)
+        if message.images:
+            columns = st.columns(min(len(message.images), 4))
+            for index, image in enumerate(message.images):
+                with columns[index % len(columns)]:
+                    st.image(image.data, caption=image_caption(image), width=THUMBNAIL_WIDTH)
+                    for note in image.notes:
+                        st.caption(note)
+
+
+def stats_line(stats: AnswerStats) -> str:
+    """'tiny-qwen3-vl · 0.21 s to first token · 85 tok/s · 120 prompt + 64 completion tokens'."""
+    parts = [f"`{stats.model}`" if stats.model else "model unknown"]
+    if stats.time_to_first_token_s is not None:
+        parts.append(f"{stats.time_to_first_token_s:.2f} s to first token")
+    if stats.tokens_per_second is not None:
+        parts.append(f"{stats.tokens_per_second:.1f} tok/s")
+    if stats.prompt_tokens is not None and stats.completion_tokens is not None:
+        parts.append(f"{stats.prompt_tokens:,} prompt + {stats.completion_tokens:,} completion tokens")
+    elif stats.total_time_s is not None:
+        parts.append(f"{stats.total_time_s:.1f} s")
+    return " · ".join(parts)
+
+
+def render_answer(
+    answer: Answer, *, key: str | None = None, image: ImageAttachment | None = None, live: bool = False
+) -> None:
+    """One answer. `key` names the stats container (unique per page); live redraws pass None."""
+    if answer.reasoning:
+        with st.expander("Thinking", expanded=live and not answer.content, icon="💭"):
+            st.markdown(to_streamlit_markdown(answer.reasoning))
+    if answer.content:
+        st.markdown(to_streamlit_markdown(answer.content))
+    elif live:
+        st.caption("Thinking…" if answer.reasoning else "Waiting for the first token…")
+    if answer.status is AnswerStatus.STOPPED:
+        st.caption("⏹ Stopped: the answer ends here.")
+    elif answer.status is AnswerStatus.INTERRUPTED:
+        st.warning(f"{answer.error} The part that arrived is kept.", icon="⚠️")
+    elif answer.status is AnswerStatus.FAILED:
+        st.error(answer.error or "The answer failed.", icon="🚫")
+    if not live and image is not None and answer.content:
+        _render_grounding(answer.content, image)
+    if answer.stats.model or answer.stats.total_time_s is not None:
+        with st.container(key=f"answer-stats-{key}") if key else st.container():
+            st.caption(stats_line(answer.stats))
+
+
+def _render_grounding(content: str, image: ImageAttachment) -> None:
+    marks = parse_grounding(content)
+    if marks:
+        drawn = draw_grounding(image.data, marks)
+        st.image(drawn, caption=f"{len(marks)} box(es)/point(s) on {image.name}", width="content")
+
+
+def render_assistant(
+    message: Message, *, index: int, image: ImageAttachment | None, live: bool = False
+) -> list[st.delta_generator.DeltaGenerator]:
+    """The answers side by side; returns one empty slot per answer for live redraws."""
+    slots = []
+    with st.chat_message("assistant"):
+        for notice in message.notices:
+            st.info(notice, icon="🖼️")
+        columns: Sequence = st.columns(len(message.answers)) if len(message.answers) > 1 else [st.container()]
+        for position, (answer, column) in enumerate(zip(message.answers, columns, strict=True)):
+            with column:
+                if len(message.answers) > 1:
+                    st.markdown(f"**{answer.endpoint}**")
+                slot = st.empty()
+                with slot.container():
+                    render_answer(answer, key=None if live else f"{index}-{position}", image=image, live=live)
+                slots.append(slot)
+    return slots

@@ -1,0 +1,178 @@
+"""The sidebar: endpoint states and the model picker, compare mode, settings, saved conversations."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+import streamlit as st
+
+from frontend.answer_stream import Target
+from frontend.conversation import Conversation
+from frontend.endpoint_status import EndpointStatus, State, check_endpoints
+from frontend.export import export_file_name, export_json, export_markdown
+from frontend.settings import FrontendSettings
+from frontend.store import ConversationStore
+
+STATUS_TTL_S = 5.0  # cached briefly: every rerun would otherwise probe each server again
+ICONS = {State.READY: "🟢", State.LOADING: "🟡", State.DOWN: "🔴"}
+LISTED_CONVERSATIONS = 30
+WATCH_INTERVAL_S = 10.0
+
+
+@st.cache_data(ttl=STATUS_TTL_S, show_spinner=False)
+def endpoint_statuses(_settings: FrontendSettings, fingerprint: str) -> list[EndpointStatus]:
+    """Probed in parallel with short timeouts, so a down endpoint never blocks the page for long."""
+    return check_endpoints(_settings.endpoints, _settings.api_key)
+
+
+def _target(status: EndpointStatus, settings: FrontendSettings) -> Target:
+    model = status.models[0]
+    return Target(
+        endpoint=status.endpoint,
+        api_key=settings.key_for(status.endpoint),
+        model=model.id,
+        max_model_len=model.max_model_len,
+    )
+
+
+def _model_caption(status: EndpointStatus) -> str:
+    model = status.models[0]
+    context = f" · {model.max_model_len:,} tokens context" if model.max_model_len else ""
+    return f"`{model.id}`{context}"
+
+
+def pick_targets(
+    statuses: Sequence[EndpointStatus], settings: FrontendSettings, conversation: Conversation
+) -> list[Target]:
+    """Model picker + compare toggle. Returns the targets of the next answer ([] when none is ready)."""
+    ready = [status for status in statuses if status.state is State.READY]
+    st.subheader("Model")
+    for status in statuses:
+        if status.state is not State.READY:
+            st.caption(f"{ICONS[status.state]} **{status.endpoint.name}** is {status.state}: {status.reason}")
+    if not ready:
+        st.error("No model is ready. The states above say why; this page checks again every few seconds.")
+        return []
+    names = [status.endpoint.name for status in ready]
+    index = names.index(conversation.endpoint) if conversation.endpoint in names else 0
+    choice = st.radio(
+        "Model",
+        names,
+        index=index,
+        captions=[_model_caption(status) for status in ready],
+        key=f"model-{conversation.id}",
+        help="The next answer comes from this model; the conversation so far is kept.",
+    )
+    if conversation.endpoint not in (None, *names):
+        st.warning(
+            f"{conversation.endpoint}, used so far in this chat, is not ready: answering with {choice}."
+        )
+    conversation.endpoint = choice
+    compare = st.toggle(
+        "Compare side by side",
+        key="compare",
+        disabled=len(ready) < 2,
+        help="Send each message to every ready model at once and show the answers next to each other.",
+    )
+    chosen = ready if compare and len(ready) > 1 else [ready[names.index(choice)]]
+    return [_target(status, settings) for status in chosen]
+
+
+def settings_panel(conversation: Conversation, targets: Sequence[Target]) -> None:
+    """Generation settings of this conversation; max tokens is bounded by the smallest context asked."""
+    values, key = conversation.settings, conversation.id
+    contexts = [target.max_model_len for target in targets if target.max_model_len]
+    max_tokens_limit = min(contexts) if contexts else 262_144
+    with st.expander("Settings", icon="⚙️"):
+        values.system_prompt = st.text_area("System prompt", values.system_prompt, key=f"system-{key}")
+        values.temperature = st.slider("Temperature", 0.0, 2.0, values.temperature, 0.05, key=f"temp-{key}")
+        values.top_p = st.slider("Top p", 0.05, 1.0, values.top_p, 0.05, key=f"top-p-{key}")
+        values.max_tokens = int(
+            st.number_input(
+                "Max tokens",
+                min_value=1,
+                max_value=max_tokens_limit,
+                value=min(values.max_tokens, max_tokens_limit),
+                key=f"max-tokens-{key}",
+                help=f"Longest answer; at most the model's context ({max_tokens_limit:,} tokens).",
+            )
+        )
+        values.image_token_budget = int(
+            st.number_input(
+                "Image token budget",
+                min_value=64,
+                max_value=16384,
+                value=values.image_token_budget,
+                step=64,
+                key=f"budget-{key}",
+                help="Visual tokens per image: larger images are downscaled to fit. Qwen suggests 256-1280.",
+            )
+        )
+
+
+def conversation_list(
+    store: ConversationStore,
+    current: Conversation,
+    *,
+    on_open: Callable[[str], None],
+    on_new: Callable[[], None],
+    on_delete: Callable[[str], None],
+) -> None:
+    st.subheader("Chats")
+    st.button("New chat", icon="➕", key="new-chat", on_click=on_new, use_container_width=True)
+    for summary in store.list(limit=LISTED_CONVERSATIONS):
+        title, delete = st.columns([6, 1], vertical_alignment="center")
+        title.button(
+            summary.title,
+            key=f"open-{summary.id}",
+            type="primary" if summary.id == current.id else "tertiary",
+            help=f"{summary.message_count} messages · {datetime.fromtimestamp(summary.updated_at):%Y-%m-%d %H:%M}",
+            on_click=on_open,
+            args=(summary.id,),
+        )
+        delete.button(
+            "🗑", key=f"delete-{summary.id}", help="Delete this chat", on_click=on_delete, args=(summary.id,)
+        )
+
+
+def chat_actions(conversation: Conversation, *, on_clear: Callable[[], None]) -> None:
+    """Export and clear the open conversation."""
+    if not conversation.messages:
+        return
+    st.subheader("This chat")
+    json_column, markdown_column = st.columns(2)
+    json_column.download_button(
+        "JSON",
+        export_json(conversation),
+        file_name=export_file_name(conversation, "json"),
+        mime="application/json",
+        icon="⬇️",
+        help="Everything, images included; a complete record of the chat.",
+    )
+    markdown_column.download_button(
+        "Markdown",
+        export_markdown(conversation),
+        file_name=export_file_name(conversation, "md"),
+        mime="text/markdown",
+        icon="⬇️",
+        help="A readable transcript.",
+    )
+    st.button("Clear chat", icon="🧹", on_click=on_clear, key="clear-chat", use_container_width=True)
+
+
+def watch_endpoints(statuses: Sequence[EndpointStatus], settings: FrontendSettings) -> None:
+    """While a model is not ready, look again every few seconds and redraw the page when that changes."""
+    ready = {status.endpoint.name for status in statuses if status.state is State.READY}
+    if len(ready) == len(statuses):
+        return
+
+    @st.fragment(run_every=WATCH_INTERVAL_S)
+    def watch() -> None:
+        endpoint_statuses.clear()
+        statuses_now = check_endpoints(settings.endpoints, settings.api_key)
+        now = {status.endpoint.name for status in statuses_now if status.state is State.READY}
+        if now != ready:
+            st.rerun()
+
+    watch()
