@@ -43,7 +43,7 @@ class Target:
         )
 
 
-def _delta_reasoning(delta: Any) -> str:
+def delta_reasoning(delta: Any) -> str:
     """vLLM puts reasoning in `reasoning` (0.11+) or `reasoning_content` (older); the SDK keeps extras."""
     extra = delta.model_extra or {}
     return extra.get("reasoning") or extra.get("reasoning_content") or ""
@@ -109,7 +109,7 @@ class AnswerJob:
                         stats.prompt_tokens = chunk.usage.prompt_tokens
                         stats.completion_tokens = chunk.usage.completion_tokens
                     for choice in chunk.choices:
-                        reasoning += _delta_reasoning(choice.delta)
+                        reasoning += delta_reasoning(choice.delta)
                         raw_content += choice.delta.content or ""
                     if first_token_at is None and (raw_content or reasoning):
                         first_token_at = time.perf_counter()

@@ -21,7 +21,7 @@ from frontend.chat_turns import (
     image_for_answer,
     start_answers,
 )
-from frontend.conversation import Conversation, GenerationSettings
+from frontend.conversation import AnswerStatus, Conversation, GenerationSettings
 from frontend.images import ImageRejected, prepare_image
 from frontend.settings import SettingsInvalid, load_settings
 from frontend.store import StoreError
@@ -165,4 +165,6 @@ st.chat_input(
 
 if jobs:
     stream_into(jobs, slots, save=lambda: save(store, conversation))
+    if any(job.answer.status in (AnswerStatus.FAILED, AnswerStatus.INTERRUPTED) for job in jobs):
+        sidebar.endpoint_statuses.clear()  # look again now: the server may be down or serve another model
     st.rerun()

@@ -81,6 +81,19 @@ class AnswerStats(BaseModel):
     prompt_tokens: int | None = Field(default=None, description="Prompt tokens, images included (usage).")
     completion_tokens: int | None = Field(default=None, description="Generated tokens (usage).")
 
+    def summary(self) -> list[str]:
+        """What is known, in words: ['0.21 s to first token', '85.2 tok/s', '120 prompt + 64 completion tokens']."""
+        parts = []
+        if self.time_to_first_token_s is not None:
+            parts.append(f"{self.time_to_first_token_s:.2f} s to first token")
+        if self.tokens_per_second is not None:
+            parts.append(f"{self.tokens_per_second:.1f} tok/s")
+        if self.prompt_tokens is not None and self.completion_tokens is not None:
+            parts.append(f"{self.prompt_tokens:,} prompt + {self.completion_tokens:,} completion tokens")
+        if self.total_time_s is not None:
+            parts.append(f"{self.total_time_s:.1f} s in total")
+        return parts
+
 
 class Answer(BaseModel):
     """One model's reply to a user message."""

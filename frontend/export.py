@@ -14,7 +14,7 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 
-from frontend.conversation import Answer, AnswerStats, AnswerStatus, Conversation, ImageAttachment, Message
+from frontend.conversation import Answer, AnswerStatus, Conversation, ImageAttachment, Message
 from frontend.markdown import closing_fence
 
 _MAX_NAME_CHARS = 60  # of the title, in the file name: readable, and far below file system limits
@@ -101,7 +101,7 @@ def _answer(answer: Answer) -> list[str]:
         lines += ["<details>", "<summary>Reasoning</summary>", "", reasoning, "", "</details>", ""]
     if answer.content.strip():
         lines += [_closed(answer.content), ""]
-    stats = _stats_line(answer.stats)
+    stats = " · ".join(answer.stats.summary())
     if stats:
         lines += [f"*{stats}*", ""]
     return lines
@@ -113,21 +113,6 @@ def _image_line(image: ImageAttachment) -> str:
         size += f" (uploaded {image.original_width}×{image.original_height})"
     notes = "".join(f"; {_escape(note)}" for note in image.notes)
     return f"- {_code_span(image.name)}: {size}, {image.tokens} tokens{notes}"
-
-
-def _stats_line(stats: AnswerStats) -> str:
-    parts = []
-    if stats.time_to_first_token_s is not None:
-        parts.append(f"{stats.time_to_first_token_s:.2f} s to first token")
-    if stats.total_time_s is not None:
-        parts.append(f"{stats.total_time_s:.1f} s in total")
-    if stats.tokens_per_second is not None:
-        parts.append(f"{stats.tokens_per_second:.1f} tokens/s")
-    if stats.prompt_tokens is not None:
-        parts.append(f"{stats.prompt_tokens} prompt tokens")
-    if stats.completion_tokens is not None:
-        parts.append(f"{stats.completion_tokens} completion tokens")
-    return " · ".join(parts)
 
 
 def _notices(message: Message) -> list[str]:

@@ -33,3 +33,22 @@ def test_streaming_prefixes_converge_on_the_final_split() -> None:
     splits = [split_reasoning(text[:end]) for end in range(len(text) + 1)]
     assert splits[-1] == ("a b c", "The answer.")
     assert all("<" not in split.content for split in splits)
+
+
+@pytest.mark.parametrize("field", ["reasoning", "reasoning_content"])
+def test_reasoning_deltas_survive_the_openai_sdk(field: str) -> None:
+    """vLLM's reasoning parser sends `reasoning` (0.11+) or `reasoning_content` (older), outside OpenAI's schema."""
+    from openai.types.chat import ChatCompletionChunk
+
+    from frontend.answer_stream import delta_reasoning
+
+    chunk = ChatCompletionChunk.model_validate(
+        {
+            "id": "chatcmpl-1",
+            "object": "chat.completion.chunk",
+            "created": 0,
+            "model": "qwen3-vl-8b-thinking",
+            "choices": [{"index": 0, "delta": {field: "Counting the legs."}, "finish_reason": None}],
+        }
+    )
+    assert delta_reasoning(chunk.choices[0].delta) == "Counting the legs."

@@ -31,17 +31,9 @@ def render_user(message: Message) -> None:
 
 
 def stats_line(stats: AnswerStats) -> str:
-    """'tiny-qwen3-vl · 0.21 s to first token · 85 tok/s · 120 prompt + 64 completion tokens'."""
-    parts = [f"`{stats.model}`" if stats.model else "model unknown"]
-    if stats.time_to_first_token_s is not None:
-        parts.append(f"{stats.time_to_first_token_s:.2f} s to first token")
-    if stats.tokens_per_second is not None:
-        parts.append(f"{stats.tokens_per_second:.1f} tok/s")
-    if stats.prompt_tokens is not None and stats.completion_tokens is not None:
-        parts.append(f"{stats.prompt_tokens:,} prompt + {stats.completion_tokens:,} completion tokens")
-    elif stats.total_time_s is not None:
-        parts.append(f"{stats.total_time_s:.1f} s")
-    return " · ".join(parts)
+    """'`tiny-qwen3-vl` · 0.21 s to first token · 85.2 tok/s · 120 prompt + 64 completion tokens · 0.9 s'."""
+    model = f"`{stats.model}`" if stats.model else "model unknown"
+    return " · ".join([model, *stats.summary()])
 
 
 def render_answer(

@@ -120,7 +120,7 @@ def conversation_list(
     on_delete: Callable[[str], None],
 ) -> None:
     st.subheader("Chats")
-    st.button("New chat", icon="➕", key="new-chat", on_click=on_new, use_container_width=True)
+    st.button("New chat", icon="➕", key="new-chat", on_click=on_new, width="stretch")
     for summary in store.list(limit=LISTED_CONVERSATIONS):
         title, delete = st.columns([6, 1], vertical_alignment="center")
         title.button(
@@ -158,7 +158,7 @@ def chat_actions(conversation: Conversation, *, on_clear: Callable[[], None]) ->
         icon="⬇️",
         help="A readable transcript.",
     )
-    st.button("Clear chat", icon="🧹", on_click=on_clear, key="clear-chat", use_container_width=True)
+    st.button("Clear chat", icon="🧹", on_click=on_clear, key="clear-chat", width="stretch")
 
 
 def watch_endpoints(statuses: Sequence[EndpointStatus], settings: FrontendSettings) -> None:
