@@ -6,6 +6,8 @@ the jobs fill them in, so both answers stream in parallel and the page code neve
 
 from __future__ import annotations
 
+import contextlib
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -43,6 +45,16 @@ class Target:
         )
 
 
+def _shut_down(response: httpx.Response) -> None:
+    """Shut the socket down under a response another thread reads: closing it alone does not wake a
+    blocked recv()."""
+    network_stream = response.extensions.get("network_stream")
+    sock = network_stream.get_extra_info("socket") if network_stream is not None else None
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
 def delta_reasoning(delta: Any) -> str:
     """vLLM puts reasoning in `reasoning` (0.11+) or `reasoning_content` (older); the SDK keeps extras."""
     extra = delta.model_extra or {}
@@ -60,7 +72,7 @@ class AnswerJob:
     timeout_s: float = 120.0
     _stopped: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-    _response: Any = None
+    _stream: Any = None  # openai.Stream once the response headers arrived
 
     def start(self) -> AnswerJob:
         self._thread = threading.Thread(
@@ -78,10 +90,11 @@ class AnswerJob:
             self._thread.join(timeout)
 
     def stop(self) -> None:
-        """Mark stopped and close the connection, which also ends a wait for a slow first token."""
+        """Mark stopped and cut the connection: vLLM aborts a request whose client went away, and the
+        worker, possibly blocked reading a stalled stream, wakes up at once."""
         self._stopped.set()
-        if (response := self._response) is not None:
-            response.close()
+        if (stream := self._stream) is not None:
+            _shut_down(stream.response)
 
     def run(self) -> None:
         """The stream, start to end; never raises (failures end up in `answer.status` / `answer.error`)."""
@@ -99,11 +112,11 @@ class AnswerJob:
                 stream=True,
                 stream_options={"include_usage": True},
             )
-            self._response = stream
-            if self._stopped.is_set():
-                stream.close()
+            self._stream = stream
             with stream:
                 for chunk in stream:
+                    if self._stopped.is_set():
+                        break
                     stats.model = chunk.model or stats.model
                     if chunk.usage:
                         stats.prompt_tokens = chunk.usage.prompt_tokens
@@ -132,5 +145,19 @@ class AnswerJob:
         finally:
             ended = time.perf_counter()
             stats.total_time_s = ended - started
-            if first_token_at is not None and stats.completion_tokens and ended > first_token_at:
-                stats.tokens_per_second = max(stats.completion_tokens - 1, 1) / (ended - first_token_at)
+            stats.tokens_per_second = _tokens_per_second(
+                stats.completion_tokens, started, first_token_at, ended
+            )
+
+
+MEASURABLE_DECODE_S = 0.05
+
+
+def _tokens_per_second(tokens: int | None, started: float, first: float | None, ended: float) -> float | None:
+    """Decode speed: tokens after the first over the time they took. An answer that arrived in one burst
+    (a few tokens, or a client that read late) has no measurable decode time: then the whole request."""
+    if not tokens or first is None:
+        return None
+    if tokens > 1 and ended - first >= MEASURABLE_DECODE_S:
+        return (tokens - 1) / (ended - first)
+    return tokens / (ended - started) if ended > started else None

@@ -31,10 +31,13 @@ from frontend.ui.messages import image_caption, render_assistant, render_user
 from frontend.ui.state import (
     conversation_store,
     current_conversation,
+    forget_streaming,
     load,
     open_conversation,
     pending_images,
+    remember_streaming,
     save,
+    stop_interrupted_answers,
 )
 
 COMPOSER = "composer"
@@ -57,6 +60,7 @@ def new_conversation() -> Conversation:
     return Conversation(settings=defaults)
 
 
+stop_interrupted_answers(store)
 conversation = current_conversation(store, new_conversation)
 
 
@@ -164,7 +168,9 @@ st.chat_input(
 )
 
 if jobs:
+    remember_streaming(conversation, jobs)
     stream_into(jobs, slots, save=lambda: save(store, conversation))
+    forget_streaming()
     if any(job.answer.status in (AnswerStatus.FAILED, AnswerStatus.INTERRUPTED) for job in jobs):
         sidebar.endpoint_statuses.clear()  # look again now: the server may be down or serve another model
     st.rerun()

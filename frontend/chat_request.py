@@ -80,4 +80,4 @@ def _images_to_keep(history: Sequence[Message], image_limit: int) -> set[tuple[i
         if message.role == "user"
         for position in range(len(message.images))
     ]
-    return set(every[len(every) - image_limit :]) if image_limit else set()
+    return set(every[max(0, len(every) - image_limit) :]) if image_limit else set()

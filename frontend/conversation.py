@@ -76,7 +76,8 @@ class AnswerStats(BaseModel):
     time_to_first_token_s: float | None = Field(default=None, description="Request sent -> first token.")
     total_time_s: float | None = Field(default=None, description="Request sent -> stream finished.")
     tokens_per_second: float | None = Field(
-        default=None, description="Completion tokens per second after the first one arrived."
+        default=None,
+        description="Decode speed: tokens per second after the first (whole request for a one-burst answer).",
     )
     prompt_tokens: int | None = Field(default=None, description="Prompt tokens, images included (usage).")
     completion_tokens: int | None = Field(default=None, description="Generated tokens (usage).")

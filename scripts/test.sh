@@ -19,5 +19,15 @@ echo "==> installing the pinned test environment (requirements/test.lock)"
 # A CUDA torchvision next to torch+cpu breaks vLLM's imports: make sure none is left from an older venv.
 "$venv/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true
 
+# The browser tests drive Debian's Chromium through Playwright (whose own browser download is not
+# available on every machine); install it when missing, with an emoji font so screenshots show the icons.
+if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/fonts/truetype/noto ]; then
+  echo "==> installing Debian's chromium and fonts-noto-color-emoji for the browser tests"
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-noto-color-emoji >/dev/null
+fi
+
 echo "==> running the test suite"
 exec "$venv/bin/python" -m pytest "$@"

@@ -1,13 +1,16 @@
-"""Session fixture `tiny_server`: a real vLLM serving the tiny random Qwen3-VL, started with `python -m serve up`.
+"""Session fixtures `tiny_server` and `second_tiny_server`: real vLLMs serving the tiny random Qwen3-VL,
+started with `python -m serve up` (the second under another served name, for pages that use two endpoints).
 
-Started once per test session on 127.0.0.1 and a free port, with an API key; stopped with SIGTERM at the end
-(even when tests fail), and the teardown fails the run if `serve up` did not exit 0 or left processes behind.
+Each is started once per test session on 127.0.0.1 and a free port, with an API key; stopped with SIGTERM at
+the end (even when tests fail), and the teardown fails the run if `serve up` did not exit 0 or left processes
+behind.
 """
 
 from __future__ import annotations
 
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +27,7 @@ from tests.harness.tiny_checkpoint import (
 )
 
 STARTUP_TIMEOUT_S = 300
+SECOND_SERVED_NAME = "tiny-qwen3-vl-b"
 
 
 @dataclass(frozen=True)
@@ -44,11 +48,17 @@ def tiny_checkpoint() -> Path:
     return ensure_tiny_checkpoint()
 
 
-@pytest.fixture(scope="session")
-def tiny_server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Iterator[TinyServer]:
-    run_dir = tmp_path_factory.mktemp("tiny-server")
+@contextmanager
+def _running_tiny_server(run_dir: Path, checkpoint: Path, served_name: str) -> Iterator[TinyServer]:
+    """`serve up` of the tiny checkpoint under `served_name`, stopped with SIGTERM on exit.
+
+    The exit fails the test session if `serve up` did not exit 0 or left processes behind; whatever happens,
+    nothing it started survives.
+    """
     port = free_port()
-    profile = write_tiny_profile(run_dir / "tiny.yaml", checkpoint=tiny_checkpoint, port=port)
+    profile = write_tiny_profile(
+        run_dir / "tiny.yaml", checkpoint=checkpoint, served_name=served_name, port=port
+    )
     api_key = secrets.token_urlsafe(16)
     vllm_log = run_dir / "vllm.log"
     server = ServeUp(
@@ -63,7 +73,7 @@ def tiny_server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path)
             base_url=f"{root_url}/v1",
             root_url=root_url,
             api_key=api_key,
-            served_name=SERVED_NAME,
+            served_name=served_name,
             max_model_len=MAX_MODEL_LEN,
             image_limit=IMAGE_LIMIT,
             profile_path=profile,
@@ -76,3 +86,19 @@ def tiny_server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path)
         assert not leftovers, f"serve up left processes behind: {leftovers}"
     finally:
         server.kill_everything()
+
+
+@pytest.fixture(scope="session")
+def tiny_server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Iterator[TinyServer]:
+    with _running_tiny_server(tmp_path_factory.mktemp("tiny-server"), tiny_checkpoint, SERVED_NAME) as server:
+        yield server
+
+
+@pytest.fixture(scope="session")
+def second_tiny_server(
+    tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path
+) -> Iterator[TinyServer]:
+    """Another tiny server, same checkpoint, served as SECOND_SERVED_NAME (a second endpoint for the page)."""
+    run_dir = tmp_path_factory.mktemp("second-tiny-server")
+    with _running_tiny_server(run_dir, tiny_checkpoint, SECOND_SERVED_NAME) as server:
+        yield server

@@ -117,3 +117,9 @@ def test_a_message_with_more_images_than_the_endpoint_takes_is_refused() -> None
     check_new_images(2, "A", 2)
     with pytest.raises(TooManyImages, match=r"A takes at most 2 image\(s\) per message and this one has 3"):
         check_new_images(3, "A", 2)
+
+
+def test_fewer_images_than_the_limit_are_all_sent() -> None:
+    history = [user("three", "1.png", "2.png", "3.png")]
+    request = build_request(history, GenerationSettings(), endpoint="A", image_limit=5)
+    assert (request.images_sent, request.images_left_out) == (3, 0)

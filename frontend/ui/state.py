@@ -7,6 +7,8 @@ from pathlib import Path
 
 import streamlit as st
 
+from frontend.answer_stream import AnswerJob
+from frontend.chat_turns import finish
 from frontend.conversation import Conversation, ImageAttachment
 from frontend.store import ConversationStore
 
@@ -53,3 +55,20 @@ def save(store: ConversationStore, conversation: Conversation) -> None:
 def pending_images() -> list[ImageAttachment]:
     """Images of a message that could not be sent yet; they go with the next one."""
     return st.session_state.setdefault("pending_images", [])
+
+
+def remember_streaming(conversation: Conversation, jobs: list[AnswerJob]) -> None:
+    st.session_state["streaming"] = (conversation, jobs)
+
+
+def forget_streaming() -> None:
+    st.session_state.pop("streaming", None)
+
+
+def stop_interrupted_answers(store: ConversationStore) -> None:
+    """Answers still streaming when a new run starts lost their page run: the Stop button, or any other
+    click, interrupted it. Stop them now, before drawing, so the page shows them as stopped at once."""
+    conversation, jobs = st.session_state.pop("streaming", (None, []))
+    if conversation is not None:
+        finish(jobs)
+        store.save(conversation)

@@ -1,109 +1,97 @@
-"""Network faults in front of a real server: a proxy that cuts answers short, a server that never answers."""
+"""Network faults in front of a real server: answers cut short or held mid-stream, servers that never answer."""
 
 from __future__ import annotations
 
 import contextlib
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 
-def _pump(source: socket.socket, sink: socket.socket, budget: list[int] | None) -> None:
-    """Copy bytes until EOF, or until `budget[0]` bytes went through (then cut both sockets)."""
+def _close(*socks: socket.socket) -> None:
+    for sock in socks:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)
+
+
+def _pump(
+    source: socket.socket, sink: socket.socket, budget: int | None = None, *, hold: bool = False
+) -> None:
+    """Copy bytes until EOF, or until `budget` bytes went through; then cut both sockets, or with `hold`
+    leave them open and silent (a server that stalls mid-answer)."""
     try:
         while data := source.recv(65536):
             if budget is not None:
-                data = data[: budget[0]]
-                budget[0] -= len(data)
+                data = data[:budget]
+                budget -= len(data)
             sink.sendall(data)
-            if budget is not None and budget[0] <= 0:
+            if budget is not None and budget <= 0:
+                if hold:
+                    return
                 break
     except OSError:
         pass
-    finally:
-        for sock in (source, sink):
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
+    _close(source, sink)
 
 
 @contextlib.contextmanager
-def cutting_proxy(upstream_port: int, *, cut_after_bytes: int) -> Iterator[int]:
-    """A TCP proxy to 127.0.0.1:upstream_port that drops each connection once the server has sent
-    `cut_after_bytes` bytes, like a server dying mid-answer. Yields the proxy's port."""
+def _proxy(handle: Callable[[socket.socket, list[socket.socket]], None]) -> Iterator[int]:
+    """A listener on 127.0.0.1 handing each connection to `handle` in a thread. Yields its port; on exit
+    every socket it opened is closed."""
     listener = socket.create_server(("127.0.0.1", 0))
-    stop = threading.Event()
+    opened: list[socket.socket] = []
 
     def serve() -> None:
-        while not stop.is_set():
+        while True:
             try:
                 client, _ = listener.accept()
             except OSError:
                 return
-            upstream = socket.create_connection(("127.0.0.1", upstream_port))
-            threading.Thread(target=_pump, args=(client, upstream, None), daemon=True).start()
-            threading.Thread(target=_pump, args=(upstream, client, [cut_after_bytes]), daemon=True).start()
+            opened.append(client)
+            threading.Thread(target=handle, args=(client, opened), daemon=True).start()
 
-    thread = threading.Thread(target=serve, daemon=True)
-    thread.start()
+    threading.Thread(target=serve, daemon=True).start()
     try:
         yield listener.getsockname()[1]
     finally:
-        stop.set()
         listener.close()
+        for sock in opened:
+            sock.close()
+
+
+def _forward(upstream_port: int, *, answer_budget: int | None, posts_only: bool, hold: bool):
+    def handle(client: socket.socket, opened: list[socket.socket]) -> None:
+        upstream = socket.create_connection(("127.0.0.1", upstream_port))
+        opened.append(upstream)
+        first = client.recv(65536)
+        upstream.sendall(first)
+        threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
+        limited = not posts_only or first.startswith(b"POST")
+        _pump(upstream, client, answer_budget if limited else None, hold=hold)
+
+    return handle
+
+
+def cutting_proxy(upstream_port: int, *, cut_after_bytes: int) -> contextlib.AbstractContextManager[int]:
+    """A TCP proxy to 127.0.0.1:upstream_port that drops each connection once the server has sent
+    `cut_after_bytes` bytes, like a server dying mid-answer. Yields the proxy's port."""
+    return _proxy(_forward(upstream_port, answer_budget=cut_after_bytes, posts_only=False, hold=False))
+
+
+def holding_proxy(upstream_port: int, *, hold_after_bytes: int) -> contextlib.AbstractContextManager[int]:
+    """GET requests (health, models) pass; the answer to a POST stops after `hold_after_bytes` bytes and its
+    connection stays open and silent until the client goes away: an answer still streaming whatever the
+    model says and however fast. An answer that ends within those bytes passes whole. Yields the port."""
+    return _proxy(_forward(upstream_port, answer_budget=hold_after_bytes, posts_only=True, hold=True))
+
+
+def stalling_proxy(upstream_port: int) -> contextlib.AbstractContextManager[int]:
+    """GET requests pass; a POST (a chat completion) never gets a single byte back. Yields the port."""
+    return holding_proxy(upstream_port, hold_after_bytes=0)
 
 
 @contextlib.contextmanager
 def silent_server() -> Iterator[int]:
     """Accepts connections and reads requests but never answers: a hung server. Yields its port."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def serve() -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            held.append(client)
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-        for client in held:
-            client.close()
-
-
-@contextlib.contextmanager
-def stalling_proxy(upstream_port: int) -> Iterator[int]:
-    """A TCP proxy that passes GET requests (health checks, model lists) but swallows every POST, so the
-    server looks healthy while a chat completion never gets an answer. Yields the proxy's port."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    held: list[socket.socket] = []
-
-    def handle(client: socket.socket) -> None:
-        first = client.recv(65536)
-        if first.startswith(b"POST"):
-            held.append(client)  # keep it open and silent
-            return
-        upstream = socket.create_connection(("127.0.0.1", upstream_port))
-        upstream.sendall(first)
-        threading.Thread(target=_pump, args=(client, upstream, None), daemon=True).start()
-        _pump(upstream, client, None)
-
-    def serve() -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(client,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-        for client in held:
-            client.close()
+    with _proxy(lambda client, opened: None) as port:
+        yield port
