@@ -111,10 +111,7 @@ def test_markdown_transcript_has_the_conversation() -> None:
     )
     assert "`sofa.jpg`" in text
     assert "sofa.jpg was left out" in text
-    assert (
-        "0.42 s to first token · 41.3 tok/s · 640 prompt + 12 completion tokens · 2.5 s in total"
-        in text
-    )
+    assert "0.42 s to first token · 41.3 tok/s · 640 prompt + 12 completion tokens · 2.5 s in total" in text
     assert "HTTP 503" in text
 
 
