@@ -215,7 +215,7 @@ def _sidebar(page: Page) -> Locator:
 def test_chat_with_image_model_switch_compare_and_reload(page: Page, chat_app: StreamlitApp, picture: Path):
     _open(page, chat_app.url)
     model_radio = _sidebar(page).get_by_test_id("stRadio")
-    expect(model_radio).to_contain_text("Model", timeout=WAIT_MS)
+    expect(model_radio.get_by_role("radio", name="Tiny B")).to_be_visible(timeout=WAIT_MS)
     expect(model_radio.get_by_role("radio", name="Tiny A")).to_be_checked(timeout=WAIT_MS)
 
     # 1. An image and a question to the default model, Tiny A.

@@ -4,6 +4,7 @@ answers like vLLM (states a real server cannot be put in on demand) and against 
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 import time
@@ -146,6 +147,40 @@ def test_bad_endpoints_are_rejected_clearly(
     with pytest.raises(SettingsInvalid) as caught:
         load_settings()
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("FRONTEND_MAX_UPLOAD_MB", "0", "FRONTEND_MAX_UPLOAD_MB: Input should be greater than or equal to 1"),
+        ("FRONTEND_IMAGE_TOKEN_BUDGET", "20000", "FRONTEND_IMAGE_TOKEN_BUDGET: Input should be less than"),
+        ("FRONTEND_REQUEST_TIMEOUT_S", "soon", "FRONTEND_REQUEST_TIMEOUT_S: Input should be a valid number"),
+        ("FRONTEND_MAX_TOKENS", "-5", "FRONTEND_MAX_TOKENS: Input should be greater than or equal to 1"),
+        (
+            "FRONTEND_ENDPOINTS",
+            '[{"name": "8B", "base_url": "http://h:8000/v1", "image_limit": -1}]',
+            "[0].image_limit",
+        ),
+    ],
+)
+def test_bad_page_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SettingsInvalid, match=re.escape(message)):
+        load_settings()
+
+
+def test_page_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FRONTEND_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("FRONTEND_IMAGE_TOKEN_BUDGET", "512")
+    monkeypatch.setenv(
+        "FRONTEND_ENDPOINTS", '[{"name": "8B", "base_url": "http://h:8000/v1", "image_limit": 2}]'
+    )
+    settings = load_settings()
+    assert settings.database_path == tmp_path / "chats.sqlite3"
+    assert settings.image_token_budget == 512
+    assert settings.endpoints[0].image_limit == 2
 
 
 def test_every_field_is_described() -> None:

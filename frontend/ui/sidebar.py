@@ -47,7 +47,7 @@ def pick_targets(
 ) -> list[Target]:
     """Model picker + compare toggle. Returns the targets of the next answer ([] when none is ready)."""
     ready = [status for status in statuses if status.state is State.READY]
-    st.subheader("Model")
+    st.subheader("Models")
     for status in statuses:
         if status.state is not State.READY:
             st.caption(f"{ICONS[status.state]} **{status.endpoint.name}** is {status.state}: {status.reason}")
@@ -63,6 +63,7 @@ def pick_targets(
         captions=[_model_caption(status) for status in ready],
         key=f"model-{conversation.id}",
         help="The next answer comes from this model; the conversation so far is kept.",
+        label_visibility="collapsed",
     )
     if conversation.endpoint not in (None, *names):
         st.warning(
