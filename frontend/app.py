@@ -18,6 +18,7 @@ from frontend.chat_turns import (
     EmptyMessage,
     add_user_message,
     drop_last_answer,
+    image_budget,
     image_for_answer,
     start_answers,
 )
@@ -112,7 +113,7 @@ if submission is not None:
                 prepare_image(
                     upload.getvalue(),
                     upload.name,
-                    token_budget=conversation.settings.image_token_budget,
+                    token_budget=image_budget(conversation.settings.image_token_budget, targets),
                     max_bytes=settings.max_upload_mb * 1024 * 1024,
                 )
             )

@@ -35,6 +35,13 @@ def add_user_message(
     return message
 
 
+def image_budget(requested: int, targets: Sequence[Target]) -> int:
+    """Visual tokens per image to prepare for: what the user asked, within every target server's own cap
+    (above it the server would downscale again and the cost shown would be wrong)."""
+    caps = [target.endpoint.max_image_tokens for target in targets if target.endpoint.max_image_tokens]
+    return min([requested, *caps])
+
+
 def title_for(message: Message) -> str:
     text = " ".join(message.text.split())
     if not text:

@@ -39,6 +39,13 @@ class Endpoint(BaseModel):
         description="Images the server takes per request (its limit-mm-per-prompt); older ones are left out.",
     )
 
+    max_image_tokens: int | None = Field(
+        default=None,
+        ge=64,
+        description="Visual tokens the server spends on one image at most (the profiles' mm-processor-kwargs "
+        "cap, 1280); the page never prepares images above it, so the cost it shows is what the server counts.",
+    )
+
     @field_validator("base_url")
     @classmethod
     def _openai_base(cls, value: str) -> str:

@@ -136,6 +136,15 @@ def check_compose(compose: ComposeFile, profiles_dir: Path, env: Mapping[str, st
             findings.append(
                 Finding(at, f"{endpoint.base_url} should be http://{url.hostname}:{profile.settings.port}/v1")
             )
+        elif endpoint.max_image_tokens != (cap := profile.settings.image_max_tokens):
+            findings.append(
+                Finding(
+                    at,
+                    f"max_image_tokens is {endpoint.max_image_tokens} but profile {profile.name} caps images at "
+                    f"{cap} tokens (mm-processor-kwargs size.longest_edge / 1024): the page would show wrong "
+                    "image costs",
+                )
+            )
         elif endpoint.image_limit != (served := profile.settings.image_limit):
             findings.append(
                 Finding(

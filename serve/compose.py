@@ -65,6 +65,7 @@ class FrontendEndpoint(BaseModel):
     base_url: str = Field(description="OpenAI-compatible base URL, ending in /v1.")
     api_key: str | None = Field(default=None, description="Per-endpoint key; None = FRONTEND_API_KEY.")
     image_limit: int = Field(default=4, description="Images per request the page sends at most.")
+    max_image_tokens: int | None = Field(default=None, description="Server-side visual tokens per image.")
 
     @property
     def host(self) -> str | None:

@@ -72,6 +72,8 @@ def parse_human_int(value: int | str) -> int:
 
 
 VLLM_DEFAULT_MM_LIMIT = 999
+QWEN_DEFAULT_MAX_PIXELS = 16_777_216  # Qwen3-VL preprocessor_config.json size.longest_edge
+PIXELS_PER_VISUAL_TOKEN = 32 * 32  # patch 16, merged 2x2
 
 
 class ProfileSettings(BaseModel):
@@ -144,6 +146,16 @@ class ProfileSettings(BaseModel):
         if any(count < 0 for count in value.values()):
             raise ValueError("limits are counts: 0 or more")
         return value
+
+    @property
+    def image_max_tokens(self) -> int:
+        """Most visual tokens vLLM spends on one image: mm-processor-kwargs size.longest_edge / (32 x 32)
+        pixels, else the processor's default of 16,777,216 pixels."""
+        kwargs = (self.model_extra or {}).get("mm-processor-kwargs") or {}
+        size = kwargs.get("size") if isinstance(kwargs, dict) else None
+        longest = size.get("longest_edge") if isinstance(size, dict) else None
+        pixels = longest if isinstance(longest, int) and longest > 0 else QWEN_DEFAULT_MAX_PIXELS
+        return pixels // PIXELS_PER_VISUAL_TOKEN
 
     @property
     def image_limit(self) -> int:

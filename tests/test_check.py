@@ -139,6 +139,19 @@ def test_frontend_image_limit_must_match_the_profile(project: Path) -> None:
     assert not any("Qwen3-VL-8B" in e for e in errors)
 
 
+def test_frontend_image_token_cap_must_match_the_profile(project: Path) -> None:
+    """The page prepares images within the server's cap; a different number would show wrong image costs."""
+    edit_profile(
+        project, "8b", mm_processor_kwargs={"size": {"longest_edge": 2048 * 1024, "shortest_edge": 65536}}
+    )
+    errors = check(project)
+    assert any(
+        "frontend endpoint 'Qwen3-VL-8B'" in e
+        and "max_image_tokens is 1280 but profile 8b caps images at 2048" in e
+        for e in errors
+    )
+
+
 def test_compose_that_fails_the_specification(project: Path) -> None:
     compose = project / "docker-compose.yml"
     compose.write_text(compose.read_text().replace("  ipc: host", "  ipcc: host"))

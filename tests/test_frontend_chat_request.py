@@ -123,3 +123,21 @@ def test_fewer_images_than_the_limit_are_all_sent() -> None:
     history = [user("three", "1.png", "2.png", "3.png")]
     request = build_request(history, GenerationSettings(), endpoint="A", image_limit=5)
     assert (request.images_sent, request.images_left_out) == (3, 0)
+
+
+def test_images_are_prepared_within_every_target_servers_cap() -> None:
+    from frontend.answer_stream import Target
+    from frontend.chat_turns import image_budget
+    from frontend.settings import Endpoint
+
+    def target(cap: int | None) -> Target:
+        return Target(
+            endpoint=Endpoint(name="x", base_url="http://h:1/v1", max_image_tokens=cap),
+            api_key=None,
+            model="m",
+        )
+
+    assert image_budget(4096, [target(1280)]) == 1280
+    assert image_budget(4096, [target(1280), target(640)]) == 640  # compare mode: the smaller cap
+    assert image_budget(512, [target(1280)]) == 512
+    assert image_budget(4096, [target(None)]) == 4096

@@ -8,9 +8,11 @@ from datetime import datetime
 import streamlit as st
 
 from frontend.answer_stream import Target
+from frontend.chat_turns import image_budget
 from frontend.conversation import Conversation
 from frontend.endpoint_status import EndpointStatus, State, check_endpoints
 from frontend.export import export_file_name, export_json, export_markdown
+from frontend.images import MAX_TOKEN_BUDGET, MIN_TOKEN_BUDGET
 from frontend.settings import FrontendSettings
 from frontend.store import ConversationStore
 
@@ -85,6 +87,7 @@ def settings_panel(conversation: Conversation, targets: Sequence[Target]) -> Non
     values, key = conversation.settings, conversation.id
     contexts = [target.max_model_len for target in targets if target.max_model_len]
     max_tokens_limit = min(contexts) if contexts else 262_144
+    budget_limit = image_budget(MAX_TOKEN_BUDGET, targets)
     with st.expander("Settings", icon="⚙️"):
         values.system_prompt = st.text_area("System prompt", values.system_prompt, key=f"system-{key}")
         values.temperature = st.slider("Temperature", 0.0, 2.0, values.temperature, 0.05, key=f"temp-{key}")
@@ -102,12 +105,13 @@ def settings_panel(conversation: Conversation, targets: Sequence[Target]) -> Non
         values.image_token_budget = int(
             st.number_input(
                 "Image token budget",
-                min_value=64,
-                max_value=16384,
-                value=values.image_token_budget,
+                min_value=MIN_TOKEN_BUDGET,
+                max_value=budget_limit,
+                value=min(values.image_token_budget, budget_limit),
                 step=64,
                 key=f"budget-{key}",
-                help="Visual tokens per image: larger images are downscaled to fit. Qwen suggests 256-1280.",
+                help="Visual tokens per image: larger images are downscaled to fit. Qwen suggests 256-1280; "
+                f"the model server takes at most {budget_limit:,}.",
             )
         )
 

@@ -274,7 +274,8 @@ def _save_random_model(out_dir: Path, token_ids: dict[str, int], *, vocab_size: 
         "num_attention_heads": 4,
         "num_key_value_heads": 2,
         "head_dim": 32,  # vLLM's CPU attention supports only some head sizes (32, 64, 80, ...)
-        "max_position_embeddings": 4096,
+        # Room for a full-size 12 MP photo (~11,800 visual tokens) in the image-budget benchmark.
+        "max_position_embeddings": 32768,
         "rms_norm_eps": 1e-6,
         "eos_token_id": eos_id,
         "pad_token_id": pad_id,
