@@ -1,11 +1,15 @@
-"""Command line: `python -m serve check | plan | up`."""
+"""Command line: `python -m serve check | plan | up | bench`."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from rich.console import Console
 
@@ -17,6 +21,9 @@ from serve.plan import TogetherPlan, plan_profile, plan_together
 from serve.plan_report import render_plan
 from serve.profile import Profile, ProfileError, default_profiles_dir, load_profile, resolve_profile_path
 
+if TYPE_CHECKING:
+    from serve.bench_workload import ImageSize
+
 
 def _positive_gib(text: str) -> float:
     try:
@@ -26,6 +33,56 @@ def _positive_gib(text: str) -> float:
     if not 0 < value < 10_000:
         raise argparse.ArgumentTypeError(f"{text!r} is not a memory size in GiB, e.g. 24 or 79.6")
     return value
+
+
+DEFAULT_IMAGE_SIZE = "1024x768"
+
+
+def _count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= {minimum}")
+        return value
+
+    return parse
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def _image_size(text: str) -> ImageSize:
+    from serve.bench_workload import ImageSize  # bench modules load only for `bench`: `up` starts fast
+
+    try:
+        return ImageSize.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _endpoint(text: str) -> tuple[str, str]:
+    """NAME=URL or URL -> (name, url); the name defaults to host:port."""
+    name, _, url = text.partition("=") if "=" in text.split("://", 1)[0] else ("", "", text)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not [NAME=]URL with an http(s) URL of the API, e.g. 8b=http://127.0.0.1:8000/v1"
+        )
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the port is not a number 1-65535") from None
+    return name.strip() or f"{parts.hostname}:{port}", url.rstrip("/")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -65,6 +122,78 @@ def _parser() -> argparse.ArgumentParser:
         "--ready-timeout", type=float, default=3600.0, help="seconds to wait (first downloads are slow)"
     )
     up.epilog = "Anything after -- goes to vLLM as is: python -m serve up 8b -- --max-num-seqs 16"
+
+    bench = sub.add_parser(
+        "bench",
+        help="benchmark OpenAI-compatible endpoints with the same multimodal workload, side by side",
+        description="Sends the same seeded chat requests with images to each endpoint in turn and reports "
+        "time to first token, inter-token latency, end-to-end latency and throughput. Exit code 0: all "
+        "requests succeeded; 1: some failed; 2: an endpoint could not be used (nothing was measured).",
+        epilog="Example: python -m serve bench --endpoint 8b=http://127.0.0.1:8000/v1 "
+        "--endpoint 4b=http://127.0.0.1:8001/v1 --concurrency 8 --json bench.json --chart bench.png",
+    )
+    bench.add_argument(
+        "--endpoint",
+        dest="endpoints",
+        metavar="[NAME=]URL",
+        type=_endpoint,
+        action="append",
+        required=True,
+        help="OpenAI API base URL (…/v1), repeatable; NAME labels it (default host:port)",
+    )
+    bench.add_argument(
+        "--model", default=None, help="model id to request (default: the first the endpoint lists)"
+    )
+    bench.add_argument(
+        "--api-key", default=None, metavar="KEY", help="default: $VLLM_API_KEY, then $OPENAI_API_KEY"
+    )
+    bench.add_argument(
+        "--requests", type=_count(1), default=32, metavar="N", help="measured requests per endpoint (32)"
+    )
+    load = bench.add_mutually_exclusive_group()
+    load.add_argument(
+        "--concurrency", type=_count(1), default=None, metavar="C", help="requests in flight at once (4)"
+    )
+    load.add_argument(
+        "--request-rate",
+        type=_positive_float,
+        default=None,
+        metavar="R",
+        help="instead: send R requests per second on average (Poisson arrivals, seeded)",
+    )
+    bench.add_argument(
+        "--images-per-request", type=_count(0), default=1, metavar="K", help="images per request (1)"
+    )
+    images = bench.add_mutually_exclusive_group()
+    images.add_argument(
+        "--image-size",
+        type=_image_size,
+        default=None,
+        metavar="WxH",
+        help=f"size of the generated images, new ones for every request (default {DEFAULT_IMAGE_SIZE})",
+    )
+    images.add_argument(
+        "--image-dir", type=Path, default=None, metavar="DIR", help="send the images in DIR instead"
+    )
+    bench.add_argument(
+        "--prompt-words", type=_count(1), default=64, metavar="N", help="approximate prompt length (64)"
+    )
+    bench.add_argument(
+        "--output-tokens",
+        type=_count(1),
+        default=128,
+        metavar="N",
+        help="tokens per answer: max_tokens, plus min_tokens and ignore_eos where the server allows (128)",
+    )
+    bench.add_argument("--seed", type=int, default=0, help="seed of images, prompts and arrivals (0)")
+    bench.add_argument(
+        "--warmup", type=_count(0), default=2, metavar="N", help="unmeasured requests first (2)"
+    )
+    bench.add_argument(
+        "--timeout", type=_positive_float, default=300.0, metavar="S", help="seconds per request (300)"
+    )
+    bench.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the results as JSON")
+    bench.add_argument("--chart", type=Path, default=None, metavar="OUT.png", help="write a comparison chart")
     return parser
 
 
@@ -142,7 +271,60 @@ def cmd_up(args: argparse.Namespace, out: Console) -> int:
     return run_up(profile, options, Console(stderr=True, soft_wrap=True), out)
 
 
-COMMANDS = {"check": cmd_check, "plan": cmd_plan, "up": cmd_up}
+def cmd_bench(args: argparse.Namespace, out: Console) -> int:
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        from serve.bench import BenchOptions, run_bench
+        from serve.bench_runner import Target
+        from serve.bench_workload import ImageSize, WorkloadSpec
+    except ImportError as exc:
+        err.print(
+            f"error: serve bench needs its extra dependencies (pip install 'qwen3-vl-stack[bench]'): {exc}",
+            highlight=False,
+            markup=False,
+        )
+        return 2
+    if args.image_dir is not None and not args.image_dir.is_dir():
+        err.print(f"error: --image-dir {args.image_dir}: no such folder", highlight=False, markup=False)
+        return 2
+    api_key = args.api_key or os.environ.get("VLLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+    names = [name for name, _ in args.endpoints]
+    targets = [
+        # The same name twice (e.g. one URL benchmarked twice) gets a suffix, so results stay apart.
+        Target(
+            name=name if names.count(name) == 1 else f"{name} #{names[:i].count(name) + 1}",
+            base_url=url,
+            api_key=api_key,
+            model=args.model,
+        )
+        for i, (name, url) in enumerate(args.endpoints)
+    ]
+    spec = WorkloadSpec(
+        requests=args.requests,
+        warmup=args.warmup,
+        concurrency=None if args.request_rate is not None else (args.concurrency or 4),
+        request_rate=args.request_rate,
+        images_per_request=args.images_per_request,
+        image_size=None
+        if args.image_dir is not None
+        else (args.image_size or ImageSize.parse(DEFAULT_IMAGE_SIZE)),
+        image_dir=str(args.image_dir) if args.image_dir is not None else None,
+        prompt_words=args.prompt_words,
+        output_tokens=args.output_tokens,
+        seed=args.seed,
+    )
+    options = BenchOptions(
+        targets=targets,
+        spec=spec,
+        timeout=args.timeout,
+        json_out=args.json,
+        chart_out=args.chart,
+        command=["python", "-m", "serve", *args.argv],
+    )
+    return run_bench(options, out, err)
+
+
+COMMANDS = {"check": cmd_check, "plan": cmd_plan, "up": cmd_up, "bench": cmd_bench}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -151,6 +333,7 @@ def main(argv: list[str] | None = None) -> int:
     extra = argv[argv.index("--") + 1 :] if "--" in argv else []
     args = _parser().parse_args(argv[: len(argv) - len(extra) - 1] if "--" in argv else argv)
     args.vllm_args = extra
+    args.argv = argv
     # Wide enough for the plan table when piped (rich assumes 80 columns without a terminal).
     out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 120)
     err = Console(stderr=True, soft_wrap=True)
