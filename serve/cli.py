@@ -78,6 +78,10 @@ def _endpoint(text: str) -> tuple[str, str]:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not [NAME=]URL with an http(s) URL of the API, e.g. 8b=http://127.0.0.1:8000/v1"
         )
+    if parts.username or parts.password:
+        raise argparse.ArgumentTypeError(
+            f"{parts.hostname}: credentials in the URL would be written to the results; pass --api-key instead"
+        )
     try:
         port = parts.port or (443 if parts.scheme == "https" else 80)
     except ValueError:

@@ -208,6 +208,7 @@ def test_bad_option_values_are_argparse_errors_that_say_what_is_expected(
 ) -> None:
     cases = {
         ("--endpoint", "localhost:8000"): "is not [NAME=]URL",
+        ("--endpoint", "http://user:s3cret@x/v1"): "credentials in the URL would be written to the results",
         ("--endpoint", "http://x/v1", "--image-size", "10x10"): "at least 32 px",
         ("--endpoint", "http://x/v1", "--requests", "0"): "whole number >= 1",
         ("--endpoint", "http://x/v1", "--request-rate", "fast"): "not a positive number",
