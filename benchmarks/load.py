@@ -280,7 +280,11 @@ def summary(
             "max_in_flight": run.max_in_flight(),
             "store_save_s": distribution(list(run.save_s.values())),
         },
-        "alone": {"ttft_s": distribution(alone_ttft), "total_s": distribution(alone_total)},
+        "alone": {
+            "ttft_s": distribution(alone_ttft),
+            "total_s": distribution(alone_total),
+            "completion_tokens": sum(answer_of(c).stats.completion_tokens or 0 for c in alone.values()),
+        },
         "requests": [
             {
                 "index": w.index,
@@ -289,6 +293,7 @@ def summary(
                 "prompt_tokens_alone": answer_of(alone[w.index]).stats.prompt_tokens,
                 "prompt_tokens_concurrent": answer_of(run.conversations[w.index]).stats.prompt_tokens,
                 "completion_tokens": answer_of(run.conversations[w.index]).stats.completion_tokens,
+                "completion_tokens_alone": answer_of(alone[w.index]).stats.completion_tokens,
                 "ttft_s": _rounded(answer_of(run.conversations[w.index]).stats.time_to_first_token_s),
                 "total_s": _rounded(answer_of(run.conversations[w.index]).stats.total_time_s),
             }
