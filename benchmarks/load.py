@@ -1,13 +1,14 @@
-"""64 concurrent multimodal conversations through the chat page's own client code, against one tiny vLLM server.
+"""64 concurrent multimodal conversations through the chat page's own client code, against one tiny vLLM.
 
 Run from the repository root:  .venv/bin/python -m benchmarks.load [--conversations 64] [--output-tokens 64]
 Writes benchmarks/results/load-64.json (and load-64.png when matplotlib is installed).
 
 Every conversation is what the page builds for a user's first message: a generated image prepared by
-`frontend.images.prepare_image` (the upload path), the message added by `frontend.chat_turns.add_user_message`,
-the request built by `frontend.chat_request.build_request`, and the answer streamed by
-`frontend.answer_stream.AnswerJob` in its own thread, as the page does (`chat_turns.start_answers` minus the
-thread start: all 64 requests are built first, then released at once, so they really are concurrent).
+`frontend.images.prepare_image` (the upload path), the message added by
+`frontend.chat_turns.add_user_message`, the request built by `frontend.chat_request.build_request`, and
+the answer streamed by `frontend.answer_stream.AnswerJob` in its own thread, as the page does
+(`chat_turns.start_answers` minus the thread start: all 64 requests are built first, then released at
+once, so they really are concurrent).
 
 The tiny model's answers are random text, so an answer cannot echo a marker. Each conversation is made
 identifiable by what the server reports about it instead: a distinct image size and prompt length per
