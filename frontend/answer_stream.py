@@ -44,13 +44,14 @@ class Target:
 @functools.lru_cache(maxsize=64)
 def _client(base_url: str, api_key: str, timeout_s: float) -> openai.OpenAI:
     """One client per endpoint, shared by every answer and session (it is thread-safe): building one costs
-    ~20 ms, and a kept-alive connection saves a TCP handshake on each request. One retry covers a
-    connection reset before the stream starts; retrying mid-stream would duplicate the answer."""
+    ~20 ms, and a kept-alive connection saves a TCP handshake on each request. No SDK retries: they would
+    repeat a timed-out request too (doubling the wait the user configured); AnswerJob retries only what
+    is safe to retry."""
     return openai.OpenAI(
         base_url=base_url,
         api_key=api_key,
         timeout=httpx.Timeout(timeout_s, connect=min(CONNECT_TIMEOUT_S, timeout_s)),
-        max_retries=1,
+        max_retries=0,
     )
 
 
@@ -105,14 +106,13 @@ class AnswerJob:
         if (stream := self._stream) is not None:
             _shut_down(stream.response)
 
-    def run(self) -> None:
-        """The stream, start to end; never raises (failures end up in `answer.status` / `answer.error`)."""
-        answer, stats = self.answer, self.answer.stats
-        raw_content = reasoning = ""
-        started = time.perf_counter()
-        first_token_at: float | None = None
-        try:
-            stream = self.target.client(self.timeout_s).chat.completions.create(
+    def _open_stream(self) -> Any:
+        """The streaming request. A connection refused or reset before any answer (e.g. a kept-alive
+        connection the server had closed) is tried once more; a timeout is not: the server got the request."""
+        client = self.target.client(self.timeout_s)
+
+        def create() -> Any:
+            return client.chat.completions.create(
                 model=self.target.model,
                 messages=self.request.messages,
                 temperature=self.settings.temperature,
@@ -121,6 +121,24 @@ class AnswerJob:
                 stream=True,
                 stream_options={"include_usage": True},
             )
+
+        try:
+            return create()
+        except openai.APITimeoutError:
+            raise
+        except openai.APIConnectionError:
+            if self._stopped.is_set():
+                raise
+        return create()
+
+    def run(self) -> None:
+        """The stream, start to end; never raises (failures end up in `answer.status` / `answer.error`)."""
+        answer, stats = self.answer, self.answer.stats
+        raw_content = reasoning = ""
+        started = time.perf_counter()
+        first_token_at: float | None = None
+        try:
+            stream = self._open_stream()
             self._stream = stream
             with stream:
                 for chunk in stream:

@@ -20,6 +20,7 @@ from frontend.chat_turns import (
     drop_last_answer,
     image_budget,
     image_for_answer,
+    images_for_next_message,
     start_answers,
 )
 from frontend.conversation import AnswerStatus, Conversation, GenerationSettings
@@ -123,11 +124,17 @@ if submission is not None:
         problems.append("No model is ready to answer; the sidebar says why.")
     if not problems:
         try:
-            add_user_message(conversation, submission.text, waiting, targets)
-            waiting.clear()
+            now, later = images_for_next_message(
+                waiting, targets, split=st.session_state.pop("split_images", False)
+            )
+            add_user_message(conversation, submission.text, now, targets)
+            waiting[:] = later
             save(store, conversation)
             jobs = start_answers(conversation, targets, timeout_s=settings.request_timeout_s)
-        except (EmptyMessage, TooManyImages) as error:
+        except TooManyImages as error:
+            problems.append(str(error))
+            st.session_state["split_images"] = True
+        except EmptyMessage as error:
             problems.append(str(error))
     if problems:
         st.session_state[COMPOSER] = submission.text

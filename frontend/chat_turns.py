@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from frontend.answer_stream import AnswerJob, Target
-from frontend.chat_request import build_request, check_new_images
+from frontend.chat_request import TooManyImages, build_request, check_new_images
 from frontend.conversation import Answer, AnswerStatus, Conversation, ImageAttachment, Message
 
 TITLE_LENGTH = 48
@@ -33,6 +33,23 @@ def add_user_message(
     conversation.messages.append(message)
     conversation.touch()
     return message
+
+
+def images_for_next_message(
+    images: Sequence[ImageAttachment], targets: Sequence[Target], *, split: bool
+) -> tuple[list[ImageAttachment], list[ImageAttachment]]:
+    """(images to send now, images to keep for the next message). More than the targets take is refused
+    the first time, so the user can choose; sent again (`split`), the first ones go and the rest wait."""
+    limit = min((target.endpoint.image_limit for target in targets), default=len(images))
+    if len(images) <= limit:
+        return list(images), []
+    if not split:
+        names = ", ".join(target.endpoint.name for target in targets if target.endpoint.image_limit == limit)
+        raise TooManyImages(
+            f"{names} takes at most {limit} image(s) per message and this one has {len(images)}. "
+            f"Send it again to send the first {limit} now and the rest with your next message, or discard them."
+        )
+    return list(images[:limit]), list(images[limit:])
 
 
 def image_budget(requested: int, targets: Sequence[Target]) -> int:

@@ -76,6 +76,7 @@ KNOWN_FAILURES: tuple[KnownFailure, ...] = (
         Failure.MODEL_NOT_FOUND,
         re.compile(
             r"Repository Not Found|is not a local folder and is not a valid model identifier|401 Client Error"
+            r"|Repo id must be in the form"
         ),
         "The model could not be found: check `model:` in {path}; gated or private models need HF_TOKEN.",
     ),
@@ -94,7 +95,9 @@ def diagnose(log_lines: list[str]) -> list[KnownFailure]:
     return [known for known in KNOWN_FAILURES if any(known.pattern.search(line) for line in log_lines)]
 
 
-_ERROR_LINE = re.compile(r"\b(ERROR|Error|error|Exception|Traceback)\b|exceeds|is less than|is larger than")
+_ERROR_LINE = re.compile(
+    r"\b(ERROR|Error|error|Exception|Traceback)\b|\w(Error|Exception): |exceeds|is less than|is larger than"
+)
 # vLLM's own INFO/WARNING lines mention errors they merely warn about (e.g. the ulimit warning).
 _NOT_AN_ERROR = re.compile(r"\b(INFO|WARNING|DEBUG) \d\d-\d\d ")
 

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Mapping
 from enum import Enum
 from pathlib import Path
 from typing import IO
@@ -63,6 +64,16 @@ def vllm_command(profile: Profile, host: str, port: int, extra_args: list[str]) 
     ]
 
 
+# vLLM follows redirects of image URLs and checks allowed-media-domains on the first URL only: an allowed
+# domain could redirect it anywhere, the local network included. Off unless the user says otherwise.
+SAFE_VLLM_DEFAULTS = {"VLLM_MEDIA_URL_ALLOW_REDIRECTS": "0"}
+
+
+def vllm_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment vLLM runs with: ours, plus safe defaults for what the user did not set."""
+    return {**SAFE_VLLM_DEFAULTS, **environ}
+
+
 class VllmProcess:
     """Runs vLLM in its own process group, so stopping it leaves no orphan workers behind."""
 
@@ -87,6 +98,7 @@ class VllmProcess:
             errors="replace",
             bufsize=1,
             start_new_session=True,
+            env=vllm_environment(os.environ),
         )
         self._reader = threading.Thread(target=self._read_output, name="vllm-log", daemon=True)
         self._reader.start()

@@ -281,13 +281,6 @@ def test_more_images_than_the_endpoint_allows_are_refused(
     assert_refused(page, data_dir, before, "at most 2 image(s) per message", "has 3", "several messages")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="page bug: after 'at most 2 image(s) per message', all 3 prepared images stay pending and go with "
-    "the next message, which is refused again; the advice 'send them over several messages' cannot be "
-    "followed without 'Discard these images' and uploading them again",
-)
 def test_after_too_many_images_the_next_message_is_not_refused_again(
     open_page: Page, data_dir: Path, tiny_server: TinyServer
 ) -> None:
@@ -507,14 +500,6 @@ def test_config_missing_checkpoint_is_named_by_check(tmp_path: Path, tiny_checkp
     assert "no-such-checkpoint" in result.stdout and "is not a local directory" in result.stdout
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="serve up bug: with `model:` a local path that does not exist, vLLM dies with huggingface_hub's "
-    "HFValidationError ('Repo id must be in the form ...'); serve up prints only 'vLLM said: Traceback (most "
-    "recent call last):' (error_lines' \\bError\\b does not match 'HFValidationError'), never the path, and "
-    "no 'what to change' (the MODEL_NOT_FOUND patterns do not match)",
-)
 def test_config_missing_checkpoint_makes_serve_up_say_which(tmp_path: Path, tiny_checkpoint: Path) -> None:
     missing = tmp_path / "no-such-checkpoint"
     profile = tiny_profile_file(tmp_path / "gone.yaml", tiny_checkpoint, model=str(missing))

@@ -11,6 +11,7 @@ import yaml
 from dotenv import dotenv_values
 
 from serve.compose import ComposeError, ComposeFile, compose_env, interpolate, load_compose
+from serve.vllm_process import SAFE_VLLM_DEFAULTS
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -260,7 +261,10 @@ def test_vllm_services_runtime_settings() -> None:
             "SERVE_QUANTIZATION",
             "HF_TOKEN",
             "VLLM_API_KEY",
+            "VLLM_MEDIA_URL_ALLOW_REDIRECTS",
         }
+        # The same safe defaults as `serve up` gives vLLM on bare metal.
+        assert SAFE_VLLM_DEFAULTS.items() <= service.environment.items()
 
 
 def test_vllm_entrypoint_and_healthcheck_timing() -> None:

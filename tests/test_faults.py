@@ -431,14 +431,6 @@ def test_with_no_endpoint_ready_the_input_is_disabled_and_the_page_says_why(open
 # ------------------------------------------------------------------------------------------- (3) slow
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="page bug: the page's OpenAI client (frontend/answer_stream.py, _client) has max_retries=1, and "
-    "the SDK retries a read timeout too: with FRONTEND_REQUEST_TIMEOUT_S=3 the page gives up after ~6.5 s "
-    "(two requests of 3 s plus the SDK's back-off), sends the request twice to a server that may be "
-    "overloaded, and says 'sent nothing for 3 s'",
-)
 def test_a_server_that_never_answers_is_given_up_after_the_configured_timeout(
     open_page: Page, tiny_server: TinyServer
 ) -> None:

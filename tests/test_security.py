@@ -324,15 +324,10 @@ def redirecting_server(target: str) -> Iterator[Redirector]:
         thread.join()
 
 
-REDIRECTS_FOLLOWED = (
-    "stack gap: vLLM follows redirects of media URLs by default (VLLM_MEDIA_URL_ALLOW_REDIRECTS=1) and "
-    "checks allowed-media-domains only on the first URL; neither docker-compose.yml nor `serve up` sets "
-    "VLLM_MEDIA_URL_ALLOW_REDIRECTS=0, so a user who opts into an allowlist (as the README suggests) lets an "
-    "open redirect on an allowed domain reach any host"
-)
+# vLLM follows redirects of media URLs by default and checks allowed-media-domains only on the first URL:
+# compose and `serve up` turn redirects off, so an allowlist a user opts into cannot be a way around it.
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=REDIRECTS_FOLLOWED)
 def test_compose_turns_media_redirects_off() -> None:
     services = yaml.safe_load(COMPOSE_FILE.read_text())["services"]
     for name in ("vllm-8b", "vllm-4b"):
@@ -340,7 +335,6 @@ def test_compose_turns_media_redirects_off() -> None:
         assert str(environment.get("VLLM_MEDIA_URL_ALLOW_REDIRECTS")) == "0", name
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError, reason=REDIRECTS_FOLLOWED)
 def test_with_an_opted_in_allowlist_redirects_are_not_followed(tmp_path: Path, tiny_checkpoint: Path) -> None:
     port = free_port()
     profile = write_tiny_profile(
@@ -397,14 +391,6 @@ def test_the_page_passes_its_upload_cap_to_the_chat_input(open_page: Page) -> No
     assert set(page.chat_input[0].proto.file_type) == {".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp"}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
-    reason="stack gap: the page passes FRONTEND_MAX_UPLOAD_MB to st.chat_input, which only the browser "
-    "enforces; Streamlit's upload endpoint checks server.maxUploadSize (default 200 MB), which neither "
-    "frontend/.streamlit/config.toml nor docker-compose.yml (STREAMLIT_SERVER_MAX_UPLOAD_SIZE) sets, so a "
-    "client that skips the browser can upload 200 MB per file",
-)
 def test_the_streamlit_server_itself_caps_uploads() -> None:
     config = tomllib.loads(STREAMLIT_CONFIG.read_text())
     frontend_env = yaml.safe_load(COMPOSE_FILE.read_text())["services"]["frontend"].get("environment", {})
