@@ -28,7 +28,7 @@ from streamlit.testing.v1 import AppTest
 from frontend.conversation import Answer, AnswerStatus, Conversation
 from frontend.store import ConversationStore
 from tests.conftest import TinyServer
-from tests.harness.faults import silent_server, stalling_proxy
+from tests.harness.faults import silent_server, stalling_proxy, throttled_proxy
 from tests.harness.serve_up import REPO_ROOT, ServeUp, free_port
 from tests.harness.streamlit_app import StreamlitApp, launch_chromium, wait_for_app_idle
 from tests.harness.tiny_checkpoint import harness_env, write_tiny_profile
@@ -58,63 +58,6 @@ def poll(condition: Callable[[], Any], timeout: float, what: str, interval: floa
 
 
 # ----------------------------------------------------------------------------------------- fault injectors
-
-
-@contextlib.contextmanager
-def throttled_proxy(
-    upstream_port: int, *, step_bytes: int, step_s: float, hold_after_bytes: int | None = None
-) -> Iterator[int]:
-    """A TCP proxy to 127.0.0.1:upstream_port. GET exchanges (health, model list) pass at full speed; the
-    answer to a POST passes `step_bytes` every `step_s` (a slow, steady stream) and, with `hold_after_bytes`,
-    stops after that many bytes while the connection stays open (a server that stalls mid-answer)."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    opened: list[socket.socket] = []
-
-    def pump(source: socket.socket, sink: socket.socket, slow: bool) -> None:
-        sent = 0
-        try:
-            while data := source.recv(65536):
-                pieces = (
-                    [data[i : i + step_bytes] for i in range(0, len(data), step_bytes)] if slow else [data]
-                )
-                for piece in pieces:
-                    if slow and hold_after_bytes is not None:
-                        piece = piece[: max(0, hold_after_bytes - sent)]
-                        if not piece:
-                            return  # hold: keep both sockets open, send nothing more
-                    sink.sendall(piece)
-                    sent += len(piece)
-                    if slow:
-                        time.sleep(step_s)
-        except OSError:
-            pass
-        with contextlib.suppress(OSError):
-            sink.shutdown(socket.SHUT_WR)
-
-    def handle(client: socket.socket) -> None:
-        first = client.recv(65536)
-        upstream = socket.create_connection(("127.0.0.1", upstream_port))
-        opened.extend((client, upstream))
-        upstream.sendall(first)
-        threading.Thread(target=pump, args=(client, upstream, False), daemon=True).start()
-        pump(upstream, client, first.startswith(b"POST"))
-
-    def serve() -> None:
-        while True:
-            try:
-                client, _ = listener.accept()
-            except OSError:
-                return
-            threading.Thread(target=handle, args=(client,), daemon=True).start()
-
-    threading.Thread(target=serve, daemon=True).start()
-    try:
-        yield listener.getsockname()[1]
-    finally:
-        listener.close()
-        for sock in opened:
-            with contextlib.suppress(OSError):
-                sock.close()
 
 
 @dataclass

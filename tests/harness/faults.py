@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from collections.abc import Callable, Iterator
 
 
@@ -15,20 +16,33 @@ def _close(*socks: socket.socket) -> None:
 
 
 def _pump(
-    source: socket.socket, sink: socket.socket, budget: int | None = None, *, hold: bool = False
+    source: socket.socket,
+    sink: socket.socket,
+    budget: int | None = None,
+    *,
+    hold: bool = False,
+    step_bytes: int | None = None,
+    step_s: float = 0.0,
 ) -> None:
     """Copy bytes until EOF, or until `budget` bytes went through; then cut both sockets, or with `hold`
-    leave them open and silent (a server that stalls mid-answer)."""
+    leave them open and silent (a server that stalls mid-answer). With `step_bytes`, pass that many bytes
+    every `step_s` (a slow, steady stream)."""
     try:
         while data := source.recv(65536):
-            if budget is not None:
-                data = data[:budget]
-                budget -= len(data)
-            sink.sendall(data)
-            if budget is not None and budget <= 0:
-                if hold:
+            step = step_bytes or len(data)
+            for start in range(0, len(data), step):
+                piece = data[start : start + step]
+                if budget is not None:
+                    piece = piece[:budget]
+                    budget -= len(piece)
+                sink.sendall(piece)
+                if budget is not None and budget <= 0:
+                    if hold:
+                        return
+                    _close(source, sink)
                     return
-                break
+                if step_bytes:
+                    time.sleep(step_s)
     except OSError:
         pass
     _close(source, sink)
@@ -59,15 +73,25 @@ def _proxy(handle: Callable[[socket.socket, list[socket.socket]], None]) -> Iter
             sock.close()
 
 
-def _forward(upstream_port: int, *, answer_budget: int | None, posts_only: bool, hold: bool):
+def _forward(
+    upstream_port: int,
+    *,
+    answer_budget: int | None,
+    posts_only: bool,
+    hold: bool,
+    step_bytes: int | None = None,
+    step_s: float = 0.0,
+) -> Callable[[socket.socket, list[socket.socket]], None]:
     def handle(client: socket.socket, opened: list[socket.socket]) -> None:
         upstream = socket.create_connection(("127.0.0.1", upstream_port))
         opened.append(upstream)
         first = client.recv(65536)
         upstream.sendall(first)
         threading.Thread(target=_pump, args=(client, upstream), daemon=True).start()
-        limited = not posts_only or first.startswith(b"POST")
-        _pump(upstream, client, answer_budget if limited else None, hold=hold)
+        if posts_only and not first.startswith(b"POST"):
+            _pump(upstream, client)
+        else:
+            _pump(upstream, client, answer_budget, hold=hold, step_bytes=step_bytes, step_s=step_s)
 
     return handle
 
@@ -83,6 +107,24 @@ def holding_proxy(upstream_port: int, *, hold_after_bytes: int) -> contextlib.Ab
     connection stays open and silent until the client goes away: an answer still streaming whatever the
     model says and however fast. An answer that ends within those bytes passes whole. Yields the port."""
     return _proxy(_forward(upstream_port, answer_budget=hold_after_bytes, posts_only=True, hold=True))
+
+
+def throttled_proxy(
+    upstream_port: int, *, step_bytes: int, step_s: float, hold_after_bytes: int | None = None
+) -> contextlib.AbstractContextManager[int]:
+    """GET exchanges (health, model list) pass at full speed; the answer to a POST passes `step_bytes` every
+    `step_s` (a slow, steady stream) and, with `hold_after_bytes`, stops after that many bytes while the
+    connection stays open (a server that stalls mid-answer). Yields the port."""
+    return _proxy(
+        _forward(
+            upstream_port,
+            answer_budget=hold_after_bytes,
+            posts_only=True,
+            hold=True,
+            step_bytes=step_bytes,
+            step_s=step_s,
+        )
+    )
 
 
 def stalling_proxy(upstream_port: int) -> contextlib.AbstractContextManager[int]:
