@@ -137,7 +137,7 @@ def conversation_list(
             args=(summary.id,),
         )
         delete.button(
-            ":material/delete:",
+            "✕",
             key=f"delete-{summary.id}",
             help="Delete this chat",
             on_click=on_delete,
