@@ -18,7 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from tests.harness.serve_up import ServeUp, free_port
-from tests.harness.tiny_checkpoint import ensure_tiny_checkpoint, harness_env, write_tiny_profile
+from tests.harness.tiny_checkpoint import (
+    DEFAULT_IMAGE_MAX_PIXELS,
+    ensure_tiny_checkpoint,
+    harness_env,
+    write_tiny_profile,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS_DIR = REPO_ROOT / "benchmarks" / "results"
@@ -73,10 +78,18 @@ def command_line(module: str) -> str:
 
 
 @contextmanager
-def tiny_server(run_dir: Path, api_key: str) -> Iterator[str]:
-    """`python -m serve up` with the tiny checkpoint on a free port; yields the /v1 base URL."""
+def tiny_server(
+    run_dir: Path,
+    api_key: str,
+    *,
+    image_max_pixels: int = DEFAULT_IMAGE_MAX_PIXELS,
+    extra: dict[str, Any] | None = None,
+) -> Iterator[str]:
+    """`python -m serve up` with the tiny checkpoint on a free port; yields the /v1 base URL.
+    `image_max_pixels` sets its image processor's limit, `extra` adds profile keys."""
     port = free_port()
-    profile = write_tiny_profile(run_dir / "tiny.yaml", checkpoint=ensure_tiny_checkpoint(), port=port)
+    checkpoint = ensure_tiny_checkpoint(image_max_pixels=image_max_pixels)
+    profile = write_tiny_profile(run_dir / "tiny.yaml", checkpoint=checkpoint, port=port, extra=extra)
     server = ServeUp(
         args=[str(profile), "--log-file", str(run_dir / "vllm.log")],
         env={**harness_env(cache_dir=run_dir), "VLLM_API_KEY": api_key},

@@ -21,12 +21,11 @@ from pathlib import Path
 
 import openai
 
-from benchmarks.common import RESULTS_DIR, SERVER_READY_TIMEOUT_S, command_line, machine
+from benchmarks.common import RESULTS_DIR, command_line, machine, tiny_server
 from benchmarks.image_prep import photo_like_jpeg
 from frontend.conversation import DEFAULT_IMAGE_TOKEN_BUDGET
 from frontend.images import SERVER_MAX_PIXELS, prepare_image
-from tests.harness.serve_up import ServeUp, free_port
-from tests.harness.tiny_checkpoint import SERVED_NAME, ensure_tiny_checkpoint, harness_env, write_tiny_profile
+from tests.harness.tiny_checkpoint import SERVED_NAME
 
 TARGET_TOKEN_RATIO = 8.0
 MAX_MODEL_LEN = 20480  # one full-size 12 MP photo (~11,800 tokens) and an answer
@@ -71,40 +70,23 @@ def main() -> None:
     results: dict[str, dict[str, list[float]]] = {
         arm: {"prompt_tokens": [], "ttft_s": []} for arm in ("full size", "budget")
     }
-    with tempfile.TemporaryDirectory() as work:
-        run_dir = Path(work)
-        port = free_port()
-        checkpoint = ensure_tiny_checkpoint(image_max_pixels=SERVER_MAX_PIXELS)
-        profile = write_tiny_profile(
-            run_dir / "tiny.yaml",
-            checkpoint=checkpoint,
-            port=port,
-            extra={"max-model-len": MAX_MODEL_LEN, "limit-mm-per-prompt": {"image": 1, "video": 0}},
-        )
-        server = ServeUp(
-            args=[str(profile), "--log-file", str(run_dir / "vllm.log")],
-            env={**harness_env(cache_dir=run_dir), "VLLM_API_KEY": api_key},
-            workdir=run_dir,
-        ).start()
-        try:
-            server.wait_ready(SERVER_READY_TIMEOUT_S)
-            client = openai.OpenAI(base_url=f"http://127.0.0.1:{port}/v1", api_key=api_key, timeout=600)
-            for round_ in range(args.rounds):
-                full, small = photos[2 * round_], photos[2 * round_ + 1]
-                arms = {
-                    "full size": "data:image/jpeg;base64," + base64.b64encode(full).decode(),
-                    "budget": prepare_image(
-                        small, "photo.jpg", token_budget=DEFAULT_IMAGE_TOKEN_BUDGET
-                    ).data_url,
-                }
-                for arm in sorted(arms, reverse=round_ % 2 == 1):
-                    tokens, ttft = ask(client, arms[arm])
-                    results[arm]["prompt_tokens"].append(tokens)
-                    results[arm]["ttft_s"].append(ttft)
-                print(f"\rround {round_ + 1}/{args.rounds}", end="", flush=True)
-            server.stop()
-        finally:
-            server.kill_everything()
+    extra = {"max-model-len": MAX_MODEL_LEN, "limit-mm-per-prompt": {"image": 1, "video": 0}}
+    with (
+        tempfile.TemporaryDirectory() as work,
+        tiny_server(Path(work), api_key, image_max_pixels=SERVER_MAX_PIXELS, extra=extra) as base_url,
+    ):
+        client = openai.OpenAI(base_url=base_url, api_key=api_key, timeout=600)
+        for round_ in range(args.rounds):
+            full, small = photos[2 * round_], photos[2 * round_ + 1]
+            arms = {
+                "full size": "data:image/jpeg;base64," + base64.b64encode(full).decode(),
+                "budget": prepare_image(small, "photo.jpg", token_budget=DEFAULT_IMAGE_TOKEN_BUDGET).data_url,
+            }
+            for arm in sorted(arms, reverse=round_ % 2 == 1):
+                tokens, ttft = ask(client, arms[arm])
+                results[arm]["prompt_tokens"].append(tokens)
+                results[arm]["ttft_s"].append(ttft)
+            print(f"\rround {round_ + 1}/{args.rounds}", end="", flush=True)
     print()
     median = {
         arm: {key: statistics.median(values) for key, values in data.items()} for arm, data in results.items()

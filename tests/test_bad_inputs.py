@@ -34,15 +34,14 @@ from frontend.conversation import AnswerStatus, Conversation
 from frontend.store import ConversationStore
 from tests.conftest import TinyServer
 from tests.harness.images import image_bytes, image_message, png_data_url, text_message
+from tests.harness.page import APP, File, saved, send, start_page, stats_lines
 from tests.harness.serve_up import REPO_ROOT, free_port
 from tests.harness.tiny_checkpoint import harness_env, write_tiny_profile
 
 pytestmark = pytest.mark.vllm
 
-APP = str(REPO_ROOT / "frontend" / "app.py")
 PROFILES = REPO_ROOT / "profiles"
 TYPED = "What do you see here?"
-File = tuple[str, bytes, str]
 Page = Callable[..., AppTest]
 
 
@@ -57,46 +56,18 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def open_page(monkeypatch: pytest.MonkeyPatch, data_dir: Path, tiny_server: TinyServer) -> Page:
     """The page configured like compose does, with the tiny server as its one endpoint."""
+    endpoint = {
+        "name": "Tiny A",
+        "base_url": tiny_server.base_url,
+        "api_key": tiny_server.api_key,
+        "image_limit": tiny_server.image_limit,
+    }
 
     def start(**variables: str) -> AppTest:
-        for name in [name for name in os.environ if name.startswith("FRONTEND_")]:
-            monkeypatch.delenv(name)
-        endpoint = {
-            "name": "Tiny A",
-            "base_url": tiny_server.base_url,
-            "api_key": tiny_server.api_key,
-            "image_limit": tiny_server.image_limit,
-        }
-        monkeypatch.setenv("FRONTEND_ENDPOINTS", json.dumps([endpoint]))
-        monkeypatch.setenv("FRONTEND_DATA_DIR", str(data_dir))
-        monkeypatch.setenv("FRONTEND_MAX_TOKENS", "8")
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-        page = AppTest.from_file(APP, default_timeout=180)
-        page.run()
-        assert not page.exception, page.exception
-        return page
+        variables = {"FRONTEND_MAX_TOKENS": "8", **variables}
+        return start_page(monkeypatch, data_dir, [endpoint], timeout_s=180, **variables)
 
     return start
-
-
-def send(page: AppTest, text: str, *files: File) -> AppTest:
-    widget = page.chat_input[0]
-    for name, data, mime in files:
-        widget.upload(name, data, mime)
-    widget.set_value(text).run()
-    assert not page.exception, page.exception
-    return page
-
-
-def saved(data_dir: Path, page: AppTest) -> Conversation:
-    conversation = ConversationStore(data_dir / "chats.sqlite3").load(page.query_params["chat"])
-    assert conversation is not None
-    return conversation
-
-
-def stats_lines(message: Any) -> list[str]:
-    return [caption.value for caption in message.caption if "first token" in caption.value]
 
 
 def answered_with_history(page: AppTest, data_dir: Path, server: TinyServer) -> Conversation:

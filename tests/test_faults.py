@@ -29,13 +29,13 @@ from frontend.conversation import Answer, AnswerStatus, Conversation
 from frontend.store import ConversationStore
 from tests.conftest import TinyServer
 from tests.harness.faults import silent_server, stalling_proxy, throttled_proxy
-from tests.harness.serve_up import REPO_ROOT, ServeUp, free_port
+from tests.harness.page import saved, send, start_page, stats_lines
+from tests.harness.serve_up import ServeUp, free_port
 from tests.harness.streamlit_app import StreamlitApp, launch_chromium, wait_for_app_idle
 from tests.harness.tiny_checkpoint import harness_env, write_tiny_profile
 
 pytestmark = pytest.mark.vllm
 
-APP = str(REPO_ROOT / "frontend" / "app.py")
 STARTUP_TIMEOUT_S = 300
 WAIT_S = 120
 WAIT_MS = WAIT_S * 1000
@@ -211,29 +211,9 @@ def data_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def open_page(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Page:
     def start(*endpoints: dict[str, Any], **variables: str) -> AppTest:
-        for name in [name for name in os.environ if name.startswith("FRONTEND_")]:
-            monkeypatch.delenv(name)
-        monkeypatch.setenv("FRONTEND_ENDPOINTS", json.dumps(list(endpoints)))
-        monkeypatch.setenv("FRONTEND_DATA_DIR", str(data_dir))
-        monkeypatch.setenv("FRONTEND_MAX_TOKENS", "12")
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-        page = AppTest.from_file(APP, default_timeout=WAIT_S)
-        page.run()
-        assert not page.exception, page.exception
-        return page
+        return start_page(monkeypatch, data_dir, endpoints, timeout_s=WAIT_S, **variables)
 
     return start
-
-
-def send(page: AppTest, text: str) -> AppTest:
-    page.chat_input[0].set_value(text).run()
-    assert not page.exception, page.exception
-    return page
-
-
-def stats_lines(message: Any) -> list[str]:
-    return [caption.value for caption in message.caption if "first token" in caption.value]
 
 
 def sidebar_text(page: AppTest) -> str:
@@ -251,12 +231,6 @@ def set_max_tokens(page: AppTest, value: int) -> None:
     [field] = [widget for widget in page.number_input if widget.label == "Max tokens"]
     field.set_value(value).run()
     assert not page.exception, page.exception
-
-
-def saved(data_dir: Path, page: AppTest) -> Conversation:
-    conversation = ConversationStore(data_dir / "chats.sqlite3").load(page.query_params["chat"])
-    assert conversation is not None
-    return conversation
 
 
 # ------------------------------------------------------------------------------------- (1) vLLM killed

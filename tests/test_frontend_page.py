@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -19,11 +18,11 @@ from frontend.store import ConversationStore
 from tests.conftest import TinyServer
 from tests.harness.faults import cutting_proxy, stalling_proxy
 from tests.harness.images import image_bytes
-from tests.harness.serve_up import REPO_ROOT, free_port
+from tests.harness.page import APP, saved, send, start_page, stats_lines
+from tests.harness.serve_up import free_port
 
 pytestmark = pytest.mark.vllm
 
-APP = str(REPO_ROOT / "frontend" / "app.py")
 Page = Callable[..., AppTest]
 
 
@@ -44,50 +43,18 @@ def data_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def open_page(monkeypatch: pytest.MonkeyPatch, data_dir: Path) -> Page:
-    """Configure the page like compose does (FRONTEND_* variables) and run it once."""
-
     def start(*endpoints: dict[str, Any], query: dict[str, str] | None = None, **variables: str) -> AppTest:
-        for name in [name for name in os.environ if name.startswith("FRONTEND_")]:
-            monkeypatch.delenv(name)
-        monkeypatch.setenv("FRONTEND_ENDPOINTS", json.dumps(list(endpoints)))
-        monkeypatch.setenv("FRONTEND_DATA_DIR", str(data_dir))
-        monkeypatch.setenv("FRONTEND_MAX_TOKENS", "12")
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-        page = AppTest.from_file(APP, default_timeout=120)
-        page.query_params.update(query or {})
-        page.run()
-        assert not page.exception, page.exception
-        return page
+        return start_page(monkeypatch, data_dir, endpoints, query=query, **variables)
 
     return start
-
-
-def send(page: AppTest, text: str, *files: tuple[str, bytes, str]) -> AppTest:
-    widget = page.chat_input[0]
-    for name, data, mime in files:
-        widget.upload(name, data, mime)
-    widget.set_value(text).run()
-    assert not page.exception, page.exception
-    return page
 
 
 def png(width: int = 300, height: int = 200) -> tuple[str, bytes, str]:
     return (f"picture-{width}x{height}.png", image_bytes(width, height), "image/png")
 
 
-def stats_lines(message: Any) -> list[str]:
-    return [caption.value for caption in message.caption if "first token" in caption.value]
-
-
 def store(data_dir: Path) -> ConversationStore:
     return ConversationStore(data_dir / "chats.sqlite3")
-
-
-def saved(data_dir: Path, page: AppTest) -> Conversation:
-    conversation = store(data_dir).load(page.query_params["chat"])
-    assert conversation is not None
-    return conversation
 
 
 def test_an_image_question_is_answered_with_the_model_id_and_stats(

@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import json
-import os
 import threading
 import tomllib
 from collections.abc import Callable, Iterator
@@ -33,13 +32,13 @@ from frontend.images import prepare_image
 from frontend.store import ConversationStore
 from tests.conftest import TinyServer
 from tests.harness.images import image_bytes, image_message, local_png_server, text_message
+from tests.harness.page import start_page
 from tests.harness.serve_up import REPO_ROOT, ServeUp, free_port
 from tests.harness.streamlit_app import StreamlitApp, launch_chromium, wait_for_app_idle
 from tests.harness.tiny_checkpoint import harness_env, write_tiny_profile
 
 pytestmark = pytest.mark.vllm
 
-APP = str(REPO_ROOT / "frontend" / "app.py")
 STREAMLIT_CONFIG = REPO_ROOT / "frontend" / ".streamlit" / "config.toml"
 COMPOSE_FILE = REPO_ROOT / "docker-compose.yml"
 WAIT_S = 120
@@ -103,17 +102,8 @@ def test_vllm_leaves_invocations_open_so_the_ports_must_stay_on_loopback(server:
 @pytest.fixture
 def open_page(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Page:
     def start(endpoints: list[dict[str, Any]], **variables: str) -> AppTest:
-        for name in [name for name in os.environ if name.startswith("FRONTEND_")]:
-            monkeypatch.delenv(name)
-        monkeypatch.setenv("FRONTEND_ENDPOINTS", json.dumps(endpoints))
-        monkeypatch.setenv("FRONTEND_DATA_DIR", str(tmp_path / "data"))
-        monkeypatch.setenv("FRONTEND_MAX_TOKENS", "8")
-        for name, value in variables.items():
-            monkeypatch.setenv(name, value)
-        page = AppTest.from_file(APP, default_timeout=WAIT_S)
-        page.run()
-        assert not page.exception, page.exception
-        return page
+        variables = {"FRONTEND_MAX_TOKENS": "8", **variables}
+        return start_page(monkeypatch, tmp_path / "data", endpoints, timeout_s=WAIT_S, **variables)
 
     return start
 
