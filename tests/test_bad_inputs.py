@@ -249,7 +249,9 @@ def test_more_images_than_the_endpoint_allows_are_refused(
     pictures = [(f"p{n}.png", image_bytes(64 + 32 * n, 64), "image/png") for n in range(3)]
     assert len(pictures) > tiny_server.image_limit
     send(page, TYPED, *pictures)
-    assert_refused(page, data_dir, before, "at most 2 image(s) per message", "has 3", "several messages")
+    assert_refused(
+        page, data_dir, before, "at most 2 image(s) per message", "has 3", "the rest with your next message"
+    )
 
 
 def test_after_too_many_images_the_next_message_is_not_refused_again(
