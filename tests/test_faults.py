@@ -43,7 +43,7 @@ FIRST_NAME = "tiny-fault-a"
 RENAMED = "tiny-fault-b"
 STATUS_TTL_S = 5.0  # frontend/ui/sidebar.py caches endpoint states this long
 STATS = '[class*="st-key-answer-stats"]'
-ATTEMPTS = 4
+ATTEMPTS = 10  # the random tiny model often ends its answer within a few tokens: ask again
 Page = Callable[..., AppTest]
 
 
@@ -267,7 +267,7 @@ def test_vllm_killed_mid_answer_keeps_the_partial_answer_and_the_chat_goes_on_af
         def streaming(count: int = 2 + 2 * attempt) -> Answer | None:
             if len(conversation.messages) == count and conversation.messages[-1].answers:
                 answer = conversation.messages[-1].answers[0]
-                if answer.status is not AnswerStatus.STREAMING or len(answer.content) > 40:
+                if answer.status is not AnswerStatus.STREAMING or answer.content:
                     return answer
             return None
 
