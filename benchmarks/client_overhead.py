@@ -33,7 +33,7 @@ from frontend.chat_request import ChatRequest, build_request
 from frontend.conversation import Answer, GenerationSettings, ImageAttachment, Message
 from frontend.images import prepare_image
 from frontend.settings import Endpoint
-from tests.harness.tiny_checkpoint import IMAGE_LIMIT, SERVED_NAME
+from harness.tiny_checkpoint import IMAGE_LIMIT, SERVED_NAME
 
 TARGET_RATIO = 1.03
 QUESTION = "Describe this photo in detail."

@@ -17,8 +17,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from tests.harness.serve_up import ServeUp, free_port
-from tests.harness.tiny_checkpoint import (
+from harness.serve_up import ServeUp, free_port
+from harness.tiny_checkpoint import (
     DEFAULT_IMAGE_MAX_PIXELS,
     ensure_tiny_checkpoint,
     harness_env,

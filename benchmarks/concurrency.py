@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import REPO_ROOT, RESULTS_DIR, command_line, load_average, machine, tiny_server
-from serve.bench_metrics import BenchResult
+from serve.bench.metrics import BenchResult
 
 LEVELS = (1, 2, 4, 8, 16, 32)
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 import json
 
 from benchmarks.common import RESULTS_DIR, command_line
-from serve.gpus import GPUS
-from serve.model_facts import model_facts
-from serve.plan import ProfilePlan, plan_profile
-from serve.profile import family_of, load_profile, resolve_profile_path
+from serve.config.profile import family_of, load_profile, resolve_profile_path
+from serve.planner.gpus import GPUS
+from serve.planner.model_facts import model_facts
+from serve.planner.plan import ProfilePlan, plan_profile
 
 GPU_KEYS = ("h100", "a100-80gb", "a100-40gb", "l40s", "l4", "rtx4090")
 PROFILES = ("8b", "8b-fp8", "4b", "4b-fp8")

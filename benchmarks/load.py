@@ -362,7 +362,7 @@ def chart(result: dict[str, Any], path: Path) -> bool:
 
 def main() -> None:
     from benchmarks.common import RESULTS_DIR, command_line, load_average, machine, tiny_server
-    from tests.harness.tiny_checkpoint import SERVED_NAME
+    from harness.tiny_checkpoint import SERVED_NAME
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=CONVERSATIONS)

@@ -32,10 +32,10 @@ from typing import Any
 import httpx
 
 from benchmarks.common import RESULTS_DIR, command_line, load_average, machine
-from serve.profile import load_profile
-from serve.vllm_process import VLLM_MODULE, vllm_command
-from tests.harness.serve_up import free_port, processes_with_marker
-from tests.harness.tiny_checkpoint import ensure_tiny_checkpoint, harness_env, write_tiny_profile
+from harness.serve_up import free_port, processes_with_marker
+from harness.tiny_checkpoint import ensure_tiny_checkpoint, harness_env, write_tiny_profile
+from serve.config.profile import load_profile
+from serve.launcher.vllm_process import VLLM_MODULE, vllm_command
 
 HEALTH_POLL_S = 0.05
 READY_MARKER = " is ready at "

@@ -25,7 +25,7 @@ from benchmarks.common import RESULTS_DIR, command_line, machine, tiny_server
 from benchmarks.image_prep import photo_like_jpeg
 from frontend.conversation import DEFAULT_IMAGE_TOKEN_BUDGET
 from frontend.images import SERVER_MAX_PIXELS, prepare_image
-from tests.harness.tiny_checkpoint import SERVED_NAME
+from harness.tiny_checkpoint import SERVED_NAME
 
 TARGET_TOKEN_RATIO = 8.0
 MAX_MODEL_LEN = 20480  # one full-size 12 MP photo (~11,800 tokens) and an answer

@@ -2,7 +2,7 @@
 # Entrypoint of the vllm-8b / vllm-4b compose services (mounted read-only into vllm/vllm-openai and run
 # with /bin/sh, so it needs no exec bit). Runs `vllm serve --config /profiles/$SERVE_PROFILE.yaml` plus one
 # flag per non-empty override; CLI flags win over the config file in vLLM, so the profile stays the single
-# source of truth and .env only adjusts it. serve/overrides.py applies the same variables on bare metal,
+# source of truth and .env only adjusts it. serve/config/overrides.py applies the same variables on bare metal,
 # in the same order (tests/test_vllm_entrypoint.py keeps the two in step).
 #
 #   SERVE_PROFILE                  profile name, e.g. 8b-fp8 (required; compose sets it from SERVE_8B_PROFILE)

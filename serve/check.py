@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from serve.compose import ComposeError, ComposeFile, compose_env, load_compose
-from serve.model_facts import UnknownModelError, model_facts
-from serve.plan import MAX_SHARED_FRACTION, total_share
-from serve.profile import Profile, ProfileError, load_profile, profile_paths
+from serve.compose.file import ComposeError, ComposeFile, compose_env, load_compose
+from serve.config.profile import Profile, ProfileError, load_profile, profile_paths
+from serve.planner.model_facts import UnknownModelError, model_facts
+from serve.planner.plan import MAX_SHARED_FRACTION, total_share
 
 
 @dataclass(frozen=True)

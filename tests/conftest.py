@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.serve_up import ServeUp, free_port
-from tests.harness.tiny_checkpoint import (
+from harness.serve_up import ServeUp, free_port
+from harness.tiny_checkpoint import (
     IMAGE_LIMIT,
     MAX_MODEL_LEN,
     SERVED_NAME,

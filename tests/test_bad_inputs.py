@@ -32,11 +32,11 @@ from streamlit.testing.v1 import AppTest
 
 from frontend.conversation import AnswerStatus, Conversation
 from frontend.store import ConversationStore
+from harness.serve_up import REPO_ROOT, free_port
+from harness.tiny_checkpoint import harness_env, write_tiny_profile
 from tests.conftest import TinyServer
-from tests.harness.images import image_bytes, image_message, png_data_url, text_message
-from tests.harness.page import APP, File, saved, send, start_page, stats_lines
-from tests.harness.serve_up import REPO_ROOT, free_port
-from tests.harness.tiny_checkpoint import harness_env, write_tiny_profile
+from tests.helpers.images import image_bytes, image_message, png_data_url, text_message
+from tests.helpers.page import APP, File, saved, send, start_page, stats_lines
 
 pytestmark = pytest.mark.vllm
 

@@ -17,9 +17,10 @@ import openai
 import pytest
 from PIL import Image
 
-from serve.bench import redact
-from serve.bench_chart import write_chart
-from serve.bench_metrics import (
+from harness.serve_up import REPO_ROOT, free_port
+from serve.bench.chart import write_chart
+from serve.bench.command import redact
+from serve.bench.metrics import (
     BenchResult,
     Latency,
     RequestSample,
@@ -28,10 +29,10 @@ from serve.bench_metrics import (
     percentile,
     summarize,
 )
-from serve.bench_report import render_results
-from serve.bench_workload import ImageSize, WorkloadSpec, build_workload, poisson_offsets
-from serve.cli import _endpoint, main
-from tests.harness.serve_up import REPO_ROOT, free_port
+from serve.bench.report import render_results
+from serve.bench.workload import ImageSize, WorkloadSpec, build_workload, poisson_offsets
+from serve.cli import main
+from serve.cli.arguments import endpoint as _endpoint
 
 OUTPUT_TOKENS = 6
 IMAGE_SIZE = "128x96"  # 4 x 3 visual tokens on the tiny checkpoint

@@ -1,4 +1,4 @@
-"""docker-compose.yml, .env and the frontend image, checked statically (no Docker engine) via serve.compose."""
+"""docker-compose.yml, .env and the frontend image, checked statically (no Docker engine) via serve.compose.file."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import pytest
 import yaml
 from dotenv import dotenv_values
 
-from serve.compose import ComposeError, ComposeFile, compose_env, interpolate, load_compose
-from serve.vllm_process import SAFE_VLLM_DEFAULTS
+from serve.compose.file import ComposeError, ComposeFile, compose_env, interpolate, load_compose
+from serve.launcher.vllm_process import SAFE_VLLM_DEFAULTS
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"

@@ -27,12 +27,12 @@ from streamlit.testing.v1 import AppTest
 
 from frontend.conversation import Answer, AnswerStatus, Conversation
 from frontend.store import ConversationStore
+from harness.serve_up import ServeUp, free_port
+from harness.tiny_checkpoint import harness_env, write_tiny_profile
 from tests.conftest import TinyServer
-from tests.harness.faults import silent_server, stalling_proxy, throttled_proxy
-from tests.harness.page import saved, send, start_page, stats_lines
-from tests.harness.serve_up import ServeUp, free_port
-from tests.harness.streamlit_app import StreamlitApp, launch_chromium, wait_for_app_idle
-from tests.harness.tiny_checkpoint import harness_env, write_tiny_profile
+from tests.helpers.faults import silent_server, stalling_proxy, throttled_proxy
+from tests.helpers.page import saved, send, start_page, stats_lines
+from tests.helpers.streamlit_app import StreamlitApp, launch_chromium, wait_for_app_idle
 
 pytestmark = pytest.mark.vllm
 

@@ -11,9 +11,9 @@ from frontend.answer_stream import AnswerJob, Target
 from frontend.chat_request import build_request
 from frontend.conversation import Answer, AnswerStatus, GenerationSettings, Message
 from frontend.settings import Endpoint
+from harness.serve_up import free_port
 from tests.conftest import TinyServer
-from tests.harness.faults import cutting_proxy, silent_server
-from tests.harness.serve_up import free_port
+from tests.helpers.faults import cutting_proxy, silent_server
 
 pytestmark = pytest.mark.vllm
 
@@ -61,7 +61,7 @@ def test_a_streamed_answer_reports_model_timing_and_usage(tiny_server: TinyServe
 
 def test_images_count_in_the_prompt(tiny_server: TinyServer) -> None:
     from frontend.images import prepare_image
-    from tests.harness.images import image_bytes
+    from tests.helpers.images import image_bytes
 
     picture = prepare_image(image_bytes(300, 200), "gradient.png", token_budget=64)
     text_only = run_job(target_for(tiny_server), ask("What is it?"), GenerationSettings(max_tokens=2))
@@ -119,7 +119,7 @@ def test_too_long_for_the_context(tiny_server: TinyServer) -> None:
 
 def test_more_images_than_the_server_takes(tiny_server: TinyServer) -> None:
     from frontend.images import prepare_image
-    from tests.harness.images import image_bytes
+    from tests.helpers.images import image_bytes
 
     pictures = [prepare_image(image_bytes(64 + 32 * n, 64), f"{n}.png", token_budget=64) for n in range(3)]
     # The endpoint is configured with a higher limit than the server's 2, so the server refuses.

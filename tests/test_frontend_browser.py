@@ -21,9 +21,9 @@ from PIL import Image, ImageDraw
 from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
-from tests.harness.faults import holding_proxy
-from tests.harness.serve_up import REPO_ROOT
-from tests.harness.streamlit_app import StreamlitApp, launch_chromium, wait_for_app_idle
+from harness.serve_up import REPO_ROOT
+from tests.helpers.faults import holding_proxy
+from tests.helpers.streamlit_app import StreamlitApp, launch_chromium, wait_for_app_idle
 
 pytestmark = pytest.mark.vllm
 

@@ -15,11 +15,11 @@ from streamlit.testing.v1 import AppTest
 from frontend.conversation import Answer, AnswerStats, AnswerStatus, Conversation, Message
 from frontend.images import prepare_image
 from frontend.store import ConversationStore
+from harness.serve_up import free_port
 from tests.conftest import TinyServer
-from tests.harness.faults import cutting_proxy, stalling_proxy
-from tests.harness.images import image_bytes
-from tests.harness.page import APP, saved, send, start_page, stats_lines
-from tests.harness.serve_up import free_port
+from tests.helpers.faults import cutting_proxy, stalling_proxy
+from tests.helpers.images import image_bytes
+from tests.helpers.page import APP, saved, send, start_page, stats_lines
 
 pytestmark = pytest.mark.vllm
 

@@ -22,9 +22,9 @@ from frontend.conversation import Answer, AnswerStats, AnswerStatus, Conversatio
 from frontend.images import prepare_image
 from frontend.store import ConversationStore
 from tests.conftest import TinyServer
-from tests.harness.faults import throttled_proxy
-from tests.harness.images import image_bytes
-from tests.harness.streamlit_app import StreamlitApp, launch_chromium, wait_for_app_idle
+from tests.helpers.faults import throttled_proxy
+from tests.helpers.images import image_bytes
+from tests.helpers.streamlit_app import StreamlitApp, launch_chromium, wait_for_app_idle
 
 pytestmark = pytest.mark.vllm
 

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from tests.harness.images import (
+from tests.helpers.images import (
     VISION_MARKERS_PER_IMAGE,
     image_data_url,
     image_message,

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from serve.cli import main
-from serve.gpus import GPUS, find_gpu
-from serve.model_facts import KNOWN_MODELS, model_facts
-from serve.plan import plan_profile
-from serve.profile import load_profile
+from serve.config.profile import load_profile
+from serve.planner.gpus import GPUS, find_gpu
+from serve.planner.model_facts import KNOWN_MODELS, model_facts
+from serve.planner.plan import plan_profile
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"

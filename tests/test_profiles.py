@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from serve.profile import (
+from serve.config.profile import (
     QUANTIZATION_METHODS,
     ProfileError,
     load_profile,

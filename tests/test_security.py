@@ -30,12 +30,12 @@ from frontend.conversation import GenerationSettings, Message
 from frontend.export import export_json, export_markdown
 from frontend.images import prepare_image
 from frontend.store import ConversationStore
+from harness.serve_up import REPO_ROOT, ServeUp, free_port
+from harness.tiny_checkpoint import harness_env, write_tiny_profile
 from tests.conftest import TinyServer
-from tests.harness.images import image_bytes, image_message, local_png_server, text_message
-from tests.harness.page import start_page
-from tests.harness.serve_up import REPO_ROOT, ServeUp, free_port
-from tests.harness.streamlit_app import StreamlitApp, launch_chromium, wait_for_app_idle
-from tests.harness.tiny_checkpoint import harness_env, write_tiny_profile
+from tests.helpers.images import image_bytes, image_message, local_png_server, text_message
+from tests.helpers.page import start_page
+from tests.helpers.streamlit_app import StreamlitApp, launch_chromium, wait_for_app_idle
 
 pytestmark = pytest.mark.vllm
 

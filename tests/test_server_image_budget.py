@@ -8,11 +8,11 @@ from pathlib import Path
 import openai
 import pytest
 
-from serve.profile import load_profile, resolve_profile_path
+from harness.serve_up import ServeUp, free_port
+from harness.tiny_checkpoint import harness_env, write_tiny_profile
+from serve.config.profile import load_profile, resolve_profile_path
 from tests.conftest import TinyServer
-from tests.harness.images import image_data_url, image_message
-from tests.harness.serve_up import ServeUp, free_port
-from tests.harness.tiny_checkpoint import harness_env, write_tiny_profile
+from tests.helpers.images import image_data_url, image_message
 
 pytestmark = pytest.mark.vllm
 

@@ -15,11 +15,11 @@ import psutil
 import pytest
 from PIL import Image
 
-from serve.failures import Failure, diagnose, error_lines
-from serve.profile import load_profile
-from serve.vllm_process import VLLM_MODULE, Phase, VllmProcess, vllm_command
-from tests.harness.serve_up import ServeUp, free_port
-from tests.harness.tiny_checkpoint import harness_env, write_tiny_profile
+from harness.serve_up import ServeUp, free_port
+from harness.tiny_checkpoint import harness_env, write_tiny_profile
+from serve.config.profile import load_profile
+from serve.launcher.failures import Failure, diagnose, error_lines
+from serve.launcher.vllm_process import VLLM_MODULE, Phase, VllmProcess, vllm_command
 
 pytestmark = pytest.mark.vllm
 STARTUP_TIMEOUT_S = 300

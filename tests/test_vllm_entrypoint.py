@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from serve.overrides import ProfileOverrides
+from serve.config.overrides import ProfileOverrides
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "docker" / "vllm-entrypoint.sh"
@@ -121,7 +121,7 @@ def test_values_are_trimmed(sandbox: Sandbox) -> None:
     ],
 )
 def test_same_flags_as_the_bare_metal_launcher(sandbox: Sandbox, variables: dict[str, str]) -> None:
-    """Compose maps SERVE_8B_X to SERVE_X; serve/overrides.py reads SERVE_8B_X on bare metal."""
+    """Compose maps SERVE_8B_X to SERVE_X; serve/config/overrides.py reads SERVE_8B_X on bare metal."""
     family_env = {name.replace("SERVE_", "SERVE_8B_", 1): value for name, value in variables.items()}
     launcher_flags = ProfileOverrides.for_family("8b", family_env).as_cli_args()
     assert sandbox.argv(SERVE_PROFILE="8b", **variables) == [*sandbox.config("8b"), *launcher_flags]

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
-from serve.environment import environ_with_dotenv
+from serve.config.environment import environ_with_dotenv
 
 # Profile key -> variable suffix, in the order the flags are passed (the entrypoint script uses it too).
 OVERRIDABLE_KEYS: dict[str, str] = {

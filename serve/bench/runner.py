@@ -20,8 +20,8 @@ import httpx
 import openai
 from openai import AsyncOpenAI
 
-from serve.bench_metrics import RequestSample
-from serve.bench_workload import BenchRequest, Workload
+from serve.bench.metrics import RequestSample
+from serve.bench.workload import BenchRequest, Workload
 
 ERROR_MAX_CHARS = 500
 PREFLIGHT_TIMEOUT_S = 10.0

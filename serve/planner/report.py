@@ -9,9 +9,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from serve.overrides import variable_prefix
-from serve.plan import ALONE_FRACTION, ProfilePlan, TogetherPlan
-from serve.profile import family_of
+from serve.config.overrides import variable_prefix
+from serve.config.profile import family_of
+from serve.planner.plan import ALONE_FRACTION, ProfilePlan, TogetherPlan
 
 GIB_FMT = "{:.2f} GiB"
 BAR_WIDTH = 64

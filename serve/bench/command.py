@@ -20,10 +20,10 @@ from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from serve.bench_metrics import BenchResult, EndpointMetrics, RequestSample, Versions, compare, summarize
-from serve.bench_report import render_results
-from serve.bench_runner import SetupError, Target, preflight, run_endpoint
-from serve.bench_workload import Workload, WorkloadSpec, build_workload
+from serve.bench.metrics import BenchResult, EndpointMetrics, RequestSample, Versions, compare, summarize
+from serve.bench.report import render_results
+from serve.bench.runner import SetupError, Target, preflight, run_endpoint
+from serve.bench.workload import Workload, WorkloadSpec, build_workload
 
 SECRET_OPTIONS = ("--api-key",)
 
@@ -165,7 +165,7 @@ def run_bench(options: BenchOptions, out: Console, err: Console) -> int:
         options.json_out.write_text(result.model_dump_json(indent=2) + "\n")
         out.print(f"results: {options.json_out}", highlight=False, markup=False)
     if options.chart_out is not None:
-        from serve.bench_chart import write_chart
+        from serve.bench.chart import write_chart
 
         write_chart(result, options.chart_out)
         out.print(f"chart: {options.chart_out}", highlight=False, markup=False)

@@ -1,4 +1,4 @@
-"""docker-compose.yml without Docker: interpolation (serve.interpolation) and the schema check, then a typed
+"""docker-compose.yml without Docker: interpolation (serve.compose.interpolation) and the schema check, then a typed
 view of the services that `serve check` cross-checks against the profiles.
 
 Order as in Docker Compose: parse the YAML (anchors and `<<` merge keys resolved), interpolate every string
@@ -18,7 +18,7 @@ import yaml
 from compose_spec import PyCompose
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
-from serve.interpolation import ComposeError, compose_env, interpolate
+from serve.compose.interpolation import ComposeError, compose_env, interpolate
 
 __all__ = ["ComposeError", "ComposeFile", "ComposeService", "compose_env", "interpolate", "load_compose"]
 

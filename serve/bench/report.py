@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from serve.bench_metrics import BenchResult, EndpointMetrics, Latency
+from serve.bench.metrics import BenchResult, EndpointMetrics, Latency
 
 
 def _ms(latency: Latency | None, field: str) -> str:

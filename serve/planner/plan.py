@@ -12,9 +12,9 @@ from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, Field, computed_field
 
-from serve.gpus import Gpu
-from serve.model_facts import DTYPE_BYTES, ModelFacts
-from serve.profile import Profile
+from serve.config.profile import Profile
+from serve.planner.gpus import Gpu
+from serve.planner.model_facts import DTYPE_BYTES, ModelFacts
 
 GIB = 2**30
 # Memory inside an instance's share that is neither weights nor KV cache. Calibrated on a published vLLM

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 READY_MARKER = " is ready at "
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from frontend.conversation import Conversation
 from frontend.store import ConversationStore
-from tests.harness.serve_up import REPO_ROOT
+from harness.serve_up import REPO_ROOT
 
 APP = str(REPO_ROOT / "frontend" / "app.py")
 File = tuple[str, bytes, str]  # name, bytes, MIME type: what a browser uploads

@@ -11,7 +11,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from serve.bench_metrics import BenchResult, EndpointMetrics, Latency
+from serve.bench.metrics import BenchResult, EndpointMetrics, Latency
 
 COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860")
 

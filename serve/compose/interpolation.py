@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
-from serve.environment import environ_with_dotenv
+from serve.config.environment import environ_with_dotenv
 
 
 class ComposeError(Exception):

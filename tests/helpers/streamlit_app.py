@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tests.harness.serve_up import REPO_ROOT, free_port
+from harness.serve_up import REPO_ROOT, free_port
 
 if TYPE_CHECKING:
     from playwright.sync_api import Browser, Page, Playwright

@@ -1,0 +1,67 @@
+"""Argument types shared by the commands: each rejects bad input with a message saying what is expected."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from serve.config.profile import Profile, load_profile, resolve_profile_path
+
+
+def positive_gib(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < 10_000:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a memory size in GiB, e.g. 24 or 79.6")
+    return value
+
+
+def count(minimum: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            value = minimum - 1
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number >= {minimum}")
+        return value
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return value
+
+
+def endpoint(text: str) -> tuple[str, str]:
+    """NAME=URL or URL -> (name, url); the name defaults to host:port."""
+    name, _, url = text.partition("=") if "=" in text.split("://", 1)[0] else ("", "", text)
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not [NAME=]URL with an http(s) URL of the API, e.g. 8b=http://127.0.0.1:8000/v1"
+        )
+    if parts.username or parts.password:
+        raise argparse.ArgumentTypeError(
+            f"{parts.hostname}: credentials in the URL would be written to the results; pass --api-key instead"
+        )
+    try:
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: the port is not a number 1-65535") from None
+    return name.strip() or f"{parts.hostname}:{port}", url.rstrip("/")
+
+
+def load(name_or_file: str, profiles_dir: Path | None) -> Profile:
+    """A profile by name (8b) or file path, with its overrides applied."""
+    return load_profile(resolve_profile_path(name_or_file, profiles_dir))

@@ -1,0 +1,154 @@
+"""`serve bench`: the same multimodal workload against OpenAI-compatible endpoints, side by side."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from rich.console import Console
+
+from serve.cli.arguments import count, endpoint, positive_float
+
+if TYPE_CHECKING:
+    from serve.bench.workload import ImageSize
+
+NAME = "bench"
+DEFAULT_IMAGE_SIZE = "1024x768"
+
+
+def _image_size(text: str) -> ImageSize:
+    from serve.bench.workload import ImageSize  # bench modules load only for `bench`: `up` starts fast
+
+    try:
+        return ImageSize.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    bench = sub.add_parser(
+        NAME,
+        help="benchmark OpenAI-compatible endpoints with the same multimodal workload, side by side",
+        description="Sends the same seeded chat requests with images to each endpoint in turn and reports "
+        "time to first token, inter-token latency, end-to-end latency and throughput. Exit code 0: all "
+        "requests succeeded; 1: some failed; 2: an endpoint could not be used (nothing was measured).",
+        epilog="Example: python -m serve bench --endpoint 8b=http://127.0.0.1:8000/v1 "
+        "--endpoint 4b=http://127.0.0.1:8001/v1 --concurrency 8 --json bench.json --chart bench.png",
+    )
+    bench.add_argument(
+        "--endpoint",
+        dest="endpoints",
+        metavar="[NAME=]URL",
+        type=endpoint,
+        action="append",
+        required=True,
+        help="OpenAI API base URL (…/v1), repeatable; NAME labels it (default host:port)",
+    )
+    bench.add_argument(
+        "--model", default=None, help="model id to request (default: the first the endpoint lists)"
+    )
+    bench.add_argument(
+        "--api-key", default=None, metavar="KEY", help="default: $VLLM_API_KEY, then $OPENAI_API_KEY"
+    )
+    bench.add_argument(
+        "--requests", type=count(1), default=32, metavar="N", help="measured requests per endpoint (32)"
+    )
+    load = bench.add_mutually_exclusive_group()
+    load.add_argument(
+        "--concurrency", type=count(1), default=None, metavar="C", help="requests in flight at once (4)"
+    )
+    load.add_argument(
+        "--request-rate",
+        type=positive_float,
+        default=None,
+        metavar="R",
+        help="instead: send R requests per second on average (Poisson arrivals, seeded)",
+    )
+    bench.add_argument(
+        "--images-per-request", type=count(0), default=1, metavar="K", help="images per request (1)"
+    )
+    images = bench.add_mutually_exclusive_group()
+    images.add_argument(
+        "--image-size",
+        type=_image_size,
+        default=None,
+        metavar="WxH",
+        help=f"size of the generated images, new ones for every request (default {DEFAULT_IMAGE_SIZE})",
+    )
+    images.add_argument(
+        "--image-dir", type=Path, default=None, metavar="DIR", help="send the images in DIR instead"
+    )
+    bench.add_argument(
+        "--prompt-words", type=count(1), default=64, metavar="N", help="approximate prompt length (64)"
+    )
+    bench.add_argument(
+        "--output-tokens",
+        type=count(1),
+        default=128,
+        metavar="N",
+        help="tokens per answer: max_tokens, plus min_tokens and ignore_eos where the server allows (128)",
+    )
+    bench.add_argument("--seed", type=int, default=0, help="seed of images, prompts and arrivals (0)")
+    bench.add_argument(
+        "--warmup", type=count(0), default=2, metavar="N", help="unmeasured requests first (2)"
+    )
+    bench.add_argument(
+        "--timeout", type=positive_float, default=300.0, metavar="S", help="seconds per request (300)"
+    )
+    bench.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the results as JSON")
+    bench.add_argument("--chart", type=Path, default=None, metavar="OUT.png", help="write a comparison chart")
+
+
+def run(args: argparse.Namespace, out: Console) -> int:
+    err = Console(stderr=True, soft_wrap=True)
+    try:
+        from serve.bench.command import BenchOptions, run_bench
+        from serve.bench.runner import Target
+        from serve.bench.workload import ImageSize, WorkloadSpec
+    except ImportError as exc:
+        err.print(
+            f"error: serve bench needs its extra dependencies (pip install 'qwen3-vl-stack[bench]'): {exc}",
+            highlight=False,
+            markup=False,
+        )
+        return 2
+    if args.image_dir is not None and not args.image_dir.is_dir():
+        err.print(f"error: --image-dir {args.image_dir}: no such folder", highlight=False, markup=False)
+        return 2
+    api_key = args.api_key or os.environ.get("VLLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+    names = [name for name, _ in args.endpoints]
+    targets = [
+        # The same name twice (e.g. one URL benchmarked twice) gets a suffix, so results stay apart.
+        Target(
+            name=name if names.count(name) == 1 else f"{name} #{names[:i].count(name) + 1}",
+            base_url=url,
+            api_key=api_key,
+            model=args.model,
+        )
+        for i, (name, url) in enumerate(args.endpoints)
+    ]
+    spec = WorkloadSpec(
+        requests=args.requests,
+        warmup=args.warmup,
+        concurrency=None if args.request_rate is not None else (args.concurrency or 4),
+        request_rate=args.request_rate,
+        images_per_request=args.images_per_request,
+        image_size=None
+        if args.image_dir is not None
+        else (args.image_size or ImageSize.parse(DEFAULT_IMAGE_SIZE)),
+        image_dir=str(args.image_dir) if args.image_dir is not None else None,
+        prompt_words=args.prompt_words,
+        output_tokens=args.output_tokens,
+        seed=args.seed,
+    )
+    options = BenchOptions(
+        targets=targets,
+        spec=spec,
+        timeout=args.timeout,
+        json_out=args.json,
+        chart_out=args.chart,
+        command=["python", "-m", "serve", *args.argv],
+    )
+    return run_bench(options, out, err)

@@ -1,0 +1,1 @@
+"""GPU memory planning: the GPUs, the checkpoints' architecture facts, and vLLM's memory arithmetic."""
