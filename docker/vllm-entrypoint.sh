@@ -10,6 +10,9 @@
 #   SERVE_MAX_MODEL_LEN            -> --max-model-len
 #   SERVE_QUANTIZATION             -> --quantization
 #   SERVE_PROFILES_DIR             where the profiles are mounted (default /profiles; tests point it elsewhere)
+#   SERVE_ENV_VLLM_API_KEY, SERVE_ENV_HF_TOKEN
+#                                  the shell's / .env's VLLM_API_KEY and HF_TOKEN: when set, they win over
+#                                  the ones from secrets.env (compose's env_file), as in `serve up`
 # Arguments given to the script (compose `command:`) are passed on after these flags.
 set -eu
 
@@ -25,6 +28,17 @@ trim() {
     value=${value%"${value##*[![:space:]]}"}
     printf '%s' "$value"
 }
+
+# $1 = the shell's / .env's value of secret $2 (from SERVE_ENV_$2): set, it replaces secrets.env's.
+prefer_env_value() {
+    value=$(trim "$1")
+    if [ -n "$value" ]; then
+        export "$2=$value"
+    fi
+}
+prefer_env_value "${SERVE_ENV_VLLM_API_KEY:-}" VLLM_API_KEY
+prefer_env_value "${SERVE_ENV_HF_TOKEN:-}" HF_TOKEN
+unset SERVE_ENV_VLLM_API_KEY SERVE_ENV_HF_TOKEN value
 
 profiles_dir=${SERVE_PROFILES_DIR:-/profiles}
 profile=$(trim "${SERVE_PROFILE:-}")

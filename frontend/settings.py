@@ -8,61 +8,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict, SettingsError
 
 from frontend.conversation import DEFAULT_IMAGE_TOKEN_BUDGET, DEFAULT_MAX_TOKENS
+from frontend.endpoint import Endpoint, blank_to_none
+
+__all__ = ["Endpoint", "FrontendSettings", "SettingsInvalid", "load_settings"]
 
 ENV_PREFIX = "FRONTEND_"
-
-
-def _blank_to_none(value: object) -> object:
-    """Compose passes `${VLLM_API_KEY:-}` as an empty string, which means 'no key'."""
-    return None if isinstance(value, str) and not value.strip() else value
-
-
-class Endpoint(BaseModel):
-    """One OpenAI-compatible vLLM server."""
-
-    name: str = Field(min_length=1, description="Label shown on the page, e.g. Qwen3-VL-8B.")
-    base_url: str = Field(
-        description="http(s) URL of the OpenAI API, ending in /v1 (the server root is above it)."
-    )
-    api_key: SecretStr | None = Field(
-        default=None, description="Bearer key for this endpoint; None = FrontendSettings.api_key."
-    )
-    image_limit: int = Field(
-        default=4,
-        ge=0,
-        description="Images the server takes per request (its limit-mm-per-prompt); older ones are left out.",
-    )
-
-    max_image_tokens: int | None = Field(
-        default=None,
-        ge=64,
-        description="Visual tokens the server spends on one image at most (the profiles' mm-processor-kwargs "
-        "cap, 1280); the page never prepares images above it, so the cost it shows is what the server counts.",
-    )
-
-    @field_validator("base_url")
-    @classmethod
-    def _openai_base(cls, value: str) -> str:
-        url = value.strip().rstrip("/")
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https") or not parts.hostname or not parts.path.endswith("/v1"):
-            raise ValueError(
-                f"expected an http(s) URL ending in /v1, e.g. http://127.0.0.1:8000/v1, got {value!r}"
-            )
-        return url
-
-    _blank_key = field_validator("api_key", mode="before")(_blank_to_none)
-
-    @property
-    def root_url(self) -> str:
-        """Server root, where /health lives."""
-        return self.base_url.removesuffix("/v1")
 
 
 def _bare_metal_endpoints() -> list[Endpoint]:
@@ -83,7 +38,15 @@ class FrontendSettings(BaseSettings):
     )
     api_key: SecretStr | None = Field(
         default=None,
-        description="Bearer key for every endpoint without its own (FRONTEND_API_KEY); empty = none.",
+        description="Bearer key for every endpoint without its own (FRONTEND_API_KEY, else VLLM_API_KEY); "
+        "empty = none.",
+    )
+    vllm_api_key: SecretStr | None = Field(
+        default=None,
+        validation_alias="VLLM_API_KEY",
+        exclude=True,
+        description="VLLM_API_KEY, the servers' own key: used when FRONTEND_API_KEY is empty (compose gives "
+        "the page secrets.env, where the key lives).",
     )
 
     data_dir: Path = Field(
@@ -108,7 +71,13 @@ class FrontendSettings(BaseSettings):
         default=20, ge=1, le=200, description="Largest image file accepted, in MB (FRONTEND_MAX_UPLOAD_MB)."
     )
 
-    _blank_key = field_validator("api_key", mode="before")(_blank_to_none)
+    _blank_key = field_validator("api_key", "vllm_api_key", mode="before")(blank_to_none)
+
+    @model_validator(mode="after")
+    def _servers_key_by_default(self) -> FrontendSettings:
+        if self.api_key is None:
+            self.api_key = self.vllm_api_key
+        return self
 
     @property
     def database_path(self) -> Path:

@@ -11,10 +11,13 @@ if [ ! -x "$venv/bin/python" ]; then
   "${PYTHON:-python3}" -m venv "$venv"
 fi
 
-echo "==> installing the pinned test environment (requirements/test.lock)"
-# torch==2.13.0+cpu: pip finds it in its configured find-links on these machines; elsewhere set
-# PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -r requirements/test.lock
+echo "==> installing the pinned test environment (requirements/test.lock, hash-checked)"
+# Every file is checked against the sha256 the lock records (scripts/lock.sh), so this machine gets exactly
+# what CI tested, or the install stops. torch==2.13.0+cpu: pip finds it in its configured find-links on
+# these machines; elsewhere set PIP_EXTRA_INDEX_URL=https://download.pytorch.org/whl/cpu
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+  -r requirements/test.lock
+# The project itself (editable, so the `serve` console script exists): not hash-checked, it is this checkout.
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e .
 # A CUDA torchvision next to torch+cpu breaks vLLM's imports: make sure none is left from an older venv.
 "$venv/bin/python" -m pip uninstall --quiet -y torchvision torchaudio torchcodec 2>/dev/null || true

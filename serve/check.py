@@ -7,15 +7,24 @@ vLLM services of the compose file, or the profiles named together on the command
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from serve.compose.file import ComposeError, ComposeFile, compose_env, load_compose
-from serve.config.profile import Profile, ProfileError, load_profile, profile_paths
+from serve.compose.structure import SKIPPED_WITHOUT_SPEC
+from serve.config.environment import environ_with_dotenv
+from serve.config.profile import Profile, ProfileError, load_profile, profile_paths, resolve_profile_path
+from serve.config.secrets import DOTENV_FILE, secret_warnings
 from serve.planner.model_facts import UnknownModelError, model_facts
 from serve.planner.plan import MAX_SHARED_FRACTION, total_share
+
+
+SPEC_SKIPPED = (
+    "checked without the Compose Specification validator (compose-spec is not installed; pip install "
+    f"'qwen3-vl-stack[compose]'): skipped {SKIPPED_WITHOUT_SPEC}"
+)
 
 
 @dataclass(frozen=True)
@@ -87,13 +96,22 @@ def check_run_together(profiles: Sequence[Profile], where: str) -> list[Finding]
     return findings
 
 
-def check_compose(compose: ComposeFile, profiles_dir: Path, env: Mapping[str, str]) -> list[Finding]:
-    """Each vLLM service runs an existing, valid profile on the profile's port; the frontend is told them."""
+def check_compose(
+    compose: ComposeFile, profiles_dir: Path, env: Mapping[str, str], reported: Collection[str] = ()
+) -> list[Finding]:
+    """Each vLLM service runs an existing, valid profile on the profile's port; the frontend is told them.
+
+    `reported`: profiles whose errors are already reported; their services and the frontend endpoints
+    that name them are not checked again (one mistake, one error)."""
     findings: list[Finding] = []
     running: dict[str, Profile] = {}
+    skipped: set[str] = set()
     where = str(compose.path)
     for service in compose.vllm_services():
         at = f"{where}: services.{service.name}"
+        if service.profile_name in reported:
+            skipped.add(service.name)
+            continue
         path = profiles_dir / f"{service.profile_name}.yaml"
         if not path.is_file():
             available = ", ".join(p.stem for p in profile_paths(profiles_dir))
@@ -130,6 +148,8 @@ def check_compose(compose: ComposeFile, profiles_dir: Path, env: Mapping[str, st
         url = urlsplit(endpoint.base_url)
         at = f"{where}: frontend endpoint {endpoint.name!r}"
         profile = running.get(url.hostname or "")
+        if url.hostname in skipped:
+            continue
         if profile is None:
             findings.append(Finding(at, f"{endpoint.base_url} names no vLLM service ({', '.join(running)})"))
         elif url.port != profile.settings.port or url.path.rstrip("/") != "/v1":
@@ -166,29 +186,73 @@ def run_check(
     together: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
 ) -> CheckReport:
-    """Validate every profile in `profiles_dir`, then the compose file, then the named set run together."""
-    env = compose_env(compose_path, environ) if compose_path else dict(environ or {})
+    """Validate every profile in `profiles_dir`, then the compose file, then the named set run together.
+
+    The variables are the ones each consumer reads: without a compose file, `.env` in the working directory
+    and the environment (as `serve up` does); with one, the `.env` beside it and the environment (as Compose
+    does). `together` takes profile names or profile files."""
+    settings_dir = compose_path.parent if compose_path else Path.cwd()
+    env = compose_env(compose_path, environ) if compose_path else environ_with_dotenv(Path(DOTENV_FILE), environ)
     errors: list[Finding] = []
-    warnings: list[Finding] = []
+    warnings = [Finding(str(path), problem, warning=True) for path, problem in secret_warnings(settings_dir)]
     loaded: dict[str, Profile] = {}
+    broken: set[str] = set()
+    # An override applies to a whole family: its mistake is one error naming every profile it breaks.
+    override_errors: dict[str, list[str]] = {}
     for path in profile_paths(profiles_dir):
         try:
             profile = load_profile(path, env)
         except ProfileError as exc:
-            errors += [Finding(str(path), line.split(": ", 1)[-1]) for line in str(exc).splitlines()]
+            for line in str(exc).splitlines():
+                problem = line.split(": ", 1)[-1]
+                if "(set by " in problem:
+                    override_errors.setdefault(problem, []).append(path.stem)
+                else:
+                    errors.append(Finding(str(path), problem))
+            broken.add(path.stem)
             continue
         loaded[profile.name] = profile
         for finding in check_model_limits(profile):
             (warnings if finding.warning else errors).append(finding)
+    errors += [
+        Finding(f"profile{'s' if len(names) > 1 else ''} {', '.join(names)}", problem)
+        for problem, names in override_errors.items()
+    ]
     if compose_path is not None:
         try:
             compose = load_compose(compose_path, environ)
         except ComposeError as exc:
             errors.append(Finding(str(compose_path), str(exc)))
         else:
-            errors += check_compose(compose, profiles_dir, env)
+            errors += check_compose(compose, profiles_dir, env, reported=broken)
+            if not compose.spec_checked:
+                warnings.append(Finding(str(compose_path), SPEC_SKIPPED, warning=True))
     if together:
-        missing = [name for name in together if name not in loaded]
-        errors += [Finding(str(profiles_dir), f"profile {name!r} is missing or invalid") for name in missing]
-        errors += check_run_together([loaded[n] for n in together if n in loaded], "profiles run together")
+        named: list[Profile] = []
+        for name in together:
+            profile, finding = _named_profile(name, profiles_dir, env, loaded, broken)
+            if profile is not None:
+                named.append(profile)
+            elif finding is not None:
+                errors.append(finding)
+        errors += check_run_together(named, "profiles run together")
     return CheckReport(profiles=list(loaded.values()), errors=errors, warnings=warnings)
+
+
+def _named_profile(
+    name: str, profiles_dir: Path, env: Mapping[str, str], loaded: Mapping[str, Profile], broken: Collection[str]
+) -> tuple[Profile | None, Finding | None]:
+    """A profile named on the command line: by name (already loaded) or as a file (8b or profiles/8b.yaml)."""
+    try:
+        path = resolve_profile_path(name, profiles_dir)
+    except ProfileError as exc:
+        return None, Finding(str(profiles_dir), str(exc))
+    if path.resolve().parent == profiles_dir.resolve():
+        if path.stem in broken:
+            return None, None  # its errors are listed already
+        if path.stem in loaded:
+            return loaded[path.stem], None
+    try:
+        return load_profile(path, env), None
+    except ProfileError as exc:
+        return None, Finding(str(path), str(exc))

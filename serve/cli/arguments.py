@@ -3,11 +3,60 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from serve.config.profile import Profile, load_profile, resolve_profile_path
+
+
+def program_name(argv0: str | None = None) -> str:
+    """`serve` when run as the console script, `python -m serve` otherwise (what the user typed)."""
+    return "serve" if Path(argv0 or sys.argv[0]).name == "serve" else "python -m serve"
+
+
+def add_global_options(parser: argparse.ArgumentParser, *, after_command: bool = False) -> None:
+    """Options every command takes, before or after the command name (`serve --profiles-dir D check` and
+    `serve check --profiles-dir D`). After the command the default is SUPPRESS, so an option given before
+    the command is not reset by the subparser."""
+    parser.add_argument(
+        "--profiles-dir",
+        type=Path,
+        metavar="DIR",
+        default=argparse.SUPPRESS if after_command else None,
+        help="folder of profile files (default: $SERVE_PROFILES_DIR, else ./profiles)",
+    )
+
+
+def port_number(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port: give a whole number from 1 to 65535")
+    return value
+
+
+LOCALHOST = "localhost"
+
+
+def bind_address(text: str) -> str:
+    """An IP address to listen on (IPv4 or IPv6, brackets optional) or `localhost`."""
+    host = text.strip()
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    if host.lower() == LOCALHOST:
+        return LOCALHOST
+    try:
+        return str(ipaddress.ip_address(host))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an IP address to bind: use 127.0.0.1 or ::1 (this machine only), 0.0.0.0 or :: "
+            "(every interface), or one of this machine's addresses"
+        ) from None
 
 
 def positive_gib(text: str) -> float:

@@ -7,31 +7,47 @@ from pathlib import Path
 
 from rich.console import Console
 
-from serve.cli.arguments import load
+from serve.cli.arguments import bind_address, load, port_number, positive_float
+from serve.config.secrets import find_secrets
 from serve.launcher.up import UpOptions, run_up
 
 NAME = "up"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    up = sub.add_parser(NAME, help="start vLLM with a profile on this machine and wait until it is ready")
+    up = sub.add_parser(
+        NAME,
+        help="start vLLM with a profile on this machine and wait until it is ready",
+        description="Starts vLLM with the profile as its config file plus the SERVE_* overrides, shows its "
+        "progress, waits until it answers, then prints the base URL and an OpenAI SDK snippet.\n"
+        "VLLM_API_KEY and HF_TOKEN come from the environment, else .env, else secrets.env.",
+        epilog="Anything after -- goes to vLLM as is:\n  serve up 8b -- --max-num-seqs 16",
+    )
     up.add_argument("profile", help="profile name (8b) or a profile file")
     up.add_argument(
-        "--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)"
+        "--host",
+        type=bind_address,
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1: this machine only; 0.0.0.0 or :: for every interface)",
     )
-    up.add_argument("--port", type=int, default=None, help="port (default: the profile's)")
+    up.add_argument("--port", type=port_number, default=None, help="port (default: the profile's)")
     up.add_argument(
         "--log-file", type=Path, default=None, help="where vLLM's output goes (default: a temp file)"
     )
     up.add_argument("--verbose", action="store_true", help="also print vLLM's output")
     up.add_argument(
-        "--ready-timeout", type=float, default=3600.0, help="seconds to wait (first downloads are slow)"
+        "--ready-timeout",
+        type=positive_float,
+        default=3600.0,
+        metavar="S",
+        help="seconds to wait for vLLM to be ready (default 3600: first downloads are slow)",
     )
-    up.epilog = "Anything after -- goes to vLLM as is: python -m serve up 8b -- --max-num-seqs 16"
 
 
 def run(args: argparse.Namespace, out: Console) -> int:
     profile = load(args.profile, args.profiles_dir)
+    if args.log_file is not None and args.log_file.is_dir():
+        raise IsADirectoryError(21, "is a folder; --log-file takes a file name", str(args.log_file))
     options = UpOptions(
         host=args.host,
         port=args.port,
@@ -39,5 +55,6 @@ def run(args: argparse.Namespace, out: Console) -> int:
         verbose=args.verbose,
         ready_timeout=args.ready_timeout,
         extra_args=args.vllm_args,
+        secrets=find_secrets(Path.cwd()),
     )
     return run_up(profile, options, Console(stderr=True, soft_wrap=True), out)

@@ -2,11 +2,13 @@
 view of the services that `serve check` cross-checks against the profiles.
 
 Order as in Docker Compose: parse the YAML (anchors and `<<` merge keys resolved), interpolate every string
-value (keys and comments never), validate against the Compose Specification (PyPI `compose-spec`).
+value (keys and comments never), validate the structure (serve.compose.structure) and, when the optional
+PyPI `compose-spec` is installed, against the whole Compose Specification.
 """
 
 from __future__ import annotations
 
+import importlib
 import json
 import re
 from collections.abc import Mapping
@@ -15,12 +17,22 @@ from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import yaml
-from compose_spec import PyCompose
+from dotenv import dotenv_values
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, computed_field
 
+from serve.compose.frontend_endpoint import Endpoint as FrontendEndpoint
 from serve.compose.interpolation import ComposeError, compose_env, interpolate
+from serve.compose.structure import validate_structure
 
-__all__ = ["ComposeError", "ComposeFile", "ComposeService", "compose_env", "interpolate", "load_compose"]
+__all__ = [
+    "ComposeError",
+    "ComposeFile",
+    "ComposeService",
+    "FrontendEndpoint",
+    "compose_env",
+    "interpolate",
+    "load_compose",
+]
 
 VLLM_IMAGE = "vllm/vllm-openai"
 SPEC_URL = "https://docs.docker.com/reference/compose-file/"
@@ -58,29 +70,14 @@ class DependsOn(BaseModel):
     )
 
 
-class FrontendEndpoint(BaseModel):
-    """One entry of the frontend's FRONTEND_ENDPOINTS (mirrors frontend.settings.Endpoint)."""
-
-    name: str = Field(description="Label shown on the page.")
-    base_url: str = Field(description="OpenAI-compatible base URL, ending in /v1.")
-    api_key: str | None = Field(default=None, description="Per-endpoint key; None = FRONTEND_API_KEY.")
-    image_limit: int = Field(default=4, description="Images per request the page sends at most.")
-    max_image_tokens: int | None = Field(default=None, description="Server-side visual tokens per image.")
-
-    @property
-    def host(self) -> str | None:
-        return urlsplit(self.base_url).hostname
-
-    @property
-    def port(self) -> int | None:
-        return _url_port(self.base_url)
-
-
 class ComposeService(BaseModel):
     name: str = Field(description="Service name (also its host name in the compose network).")
     image: str | None = Field(description="Image reference after interpolation.")
     compose_profiles: list[str] = Field(description="Compose `profiles:`; empty = always started.")
-    environment: dict[str, str] = Field(description="Container environment after interpolation.")
+    environment: dict[str, str] = Field(
+        description="Container environment after interpolation: env_file values, then `environment`."
+    )
+    env_files: list[Path] = Field(description="`env_file:` entries (absolute), whether they exist or not.")
     published_ports: list[PublishedPort] = Field(description="`ports:` in either syntax.")
     mounts: list[Mount] = Field(description="`volumes:` in either syntax.")
     healthcheck_test: list[str] | None = Field(description="Healthcheck command; None = none or disabled.")
@@ -119,7 +116,10 @@ class ComposeFile(BaseModel):
     services: dict[str, ComposeService] = Field(description="Services in file order.")
     volumes: list[str] = Field(description="Named volumes declared at top level.")
     frontend_endpoints: list[FrontendEndpoint] = Field(
-        description="Parsed FRONTEND_ENDPOINTS of the service that sets it (empty if none does)."
+        description="FRONTEND_ENDPOINTS of the service that sets it, read with the page's own model."
+    )
+    spec_checked: bool = Field(
+        description="Validated against the whole Compose Specification (the optional compose-spec package)."
     )
 
     def vllm_services(self) -> list[ComposeService]:
@@ -140,8 +140,9 @@ def load_compose(path: Path, environ: Mapping[str, str] | None = None) -> Compos
     if not isinstance(raw, dict):
         raise ComposeError("not a mapping of top-level keys", file=path, fix="start with `services:`")
     data = _interpolate_tree(raw, env, path, "")
-    _validate_spec(data, path)
-    return _build(data, path, env)
+    validate_structure(data, path)
+    spec_checked = _validate_spec(data, path)
+    return _build(data, path, env, spec_checked)
 
 
 def _interpolate_tree(node: Any, env: Mapping[str, str], path: Path, key: str) -> Any:
@@ -157,12 +158,17 @@ def _interpolate_tree(node: Any, env: Mapping[str, str], path: Path, key: str) -
     return node
 
 
-def _validate_spec(data: dict[str, Any], path: Path) -> None:
+def _validate_spec(data: dict[str, Any], path: Path) -> bool:
+    """Validate against the Compose Specification with compose-spec; False when it is not installed."""
+    try:
+        py_compose = importlib.import_module("compose_spec").PyCompose
+    except ImportError:
+        return False
     # compose-spec's own YAML reader rejects `<<` and `${...}` in typed fields, so it gets the resolved tree
     # re-serialised; YAML rather than JSON because only its errors carry the key path. (Its from_dict goes
     # through a pydantic model that silently drops unknown keys, so it would not catch typos.)
     try:
-        PyCompose.from_yaml(yaml.safe_dump(data, sort_keys=False)).validate()
+        py_compose.from_yaml(yaml.safe_dump(data, sort_keys=False)).validate()
     except ValueError as error:
         message = re.sub(r" at line \d+ column \d+$", "", str(error))  # lines of the re-serialised text
         key, _, problem = (
@@ -171,10 +177,11 @@ def _validate_spec(data: dict[str, Any], path: Path) -> None:
         raise ComposeError(
             problem, file=path, key=key or None, fix=f"see the Compose Specification, {SPEC_URL}"
         ) from None
+    return True
 
 
-def _build(data: dict[str, Any], path: Path, env: Mapping[str, str]) -> ComposeFile:
-    services = {name: _service(name, spec, env) for name, spec in (data.get("services") or {}).items()}
+def _build(data: dict[str, Any], path: Path, env: Mapping[str, str], spec_checked: bool) -> ComposeFile:
+    services = {name: _service(name, spec, env, path) for name, spec in (data.get("services") or {}).items()}
     volumes = list(data.get("volumes") or {})
     for service in services.values():
         for dependency in service.depends_on:
@@ -199,17 +206,20 @@ def _build(data: dict[str, Any], path: Path, env: Mapping[str, str]) -> ComposeF
         services=services,
         volumes=volumes,
         frontend_endpoints=_frontend_endpoints(services, path),
+        spec_checked=spec_checked,
     )
 
 
-def _service(name: str, spec: dict[str, Any], env: Mapping[str, str]) -> ComposeService:
+def _service(name: str, spec: dict[str, Any], env: Mapping[str, str], path: Path) -> ComposeService:
     resources = (spec.get("deploy") or {}).get("resources") or {}
     devices = (resources.get("reservations") or {}).get("devices") or []
+    env_files = _env_files(spec.get("env_file"), path, f"services.{name}.env_file")
     return ComposeService(
         name=name,
         image=spec.get("image"),
         compose_profiles=list(spec.get("profiles") or []),
-        environment=_environment(spec.get("environment"), env),
+        environment=_environment(spec.get("environment"), env, _env_file_values(env_files)),
+        env_files=[file for file, _ in env_files],
         published_ports=[port for entry in spec.get("ports") or [] for port in _ports(entry)],
         mounts=[_mount(entry) for entry in spec.get("volumes") or []],
         healthcheck_test=_healthcheck_test(spec.get("healthcheck")),
@@ -224,19 +234,52 @@ def _scalar(value: Any) -> str:
     return str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def _environment(value: dict[str, Any] | list[str] | None, env: Mapping[str, str]) -> dict[str, str]:
-    """Both syntaxes; a name without a value takes the variable from the environment, or stays unset."""
+def _env_files(value: str | list[Any] | None, path: Path, key: str) -> list[tuple[Path, bool]]:
+    """(file, required) for each `env_file:` entry, relative to the compose file; a required one must exist."""
+    entries = [value] if isinstance(value, str) else list(value or [])
+    files = []
+    for entry in entries:
+        spec = entry if isinstance(entry, dict) else {"path": entry}
+        file = (path.parent / str(spec["path"])).absolute()
+        required = bool(spec.get("required", True))
+        if required and not file.is_file():
+            raise ComposeError(
+                f"env file {file} does not exist",
+                file=path,
+                key=key,
+                fix="create it, or mark the entry `required: false`",
+            )
+        files.append((file, required))
+    return files
+
+
+def _env_file_values(env_files: list[tuple[Path, bool]]) -> dict[str, str]:
+    """The variables of the env files that exist, later files winning (as Compose reads them)."""
+    values: dict[str, str] = {}
+    for file, _ in env_files:
+        if file.is_file():
+            values.update({k: v for k, v in dotenv_values(file, interpolate=False).items() if v is not None})
+    return values
+
+
+def _environment(
+    value: dict[str, Any] | list[str] | None, env: Mapping[str, str], from_files: Mapping[str, str]
+) -> dict[str, str]:
+    """env_file values overridden by `environment` (both syntaxes). A name without a value takes the variable
+    from the environment; when the environment lacks it, Compose unsets it, env_file value included."""
     if isinstance(value, dict):
         pairs: list[tuple[str, Any]] = list(value.items())
     else:  # "NAME=value", or "NAME" alone
         pairs = [
             (item.split("=", 1)[0], item.split("=", 1)[1] if "=" in item else None) for item in value or []
         ]
-    result: dict[str, str] = {}
+    result = dict(from_files)
     for key, raw in pairs:
         if raw is None:
             if key in env:
                 result[key] = env[key]
+            else:
+                result.pop(key, None)
         else:
             result[key] = _scalar(raw)
     return result

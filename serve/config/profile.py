@@ -234,9 +234,15 @@ def _describe(error: ValidationError, where: str, env_names: Mapping[str, str]) 
 def read_profile_file(path: Path) -> dict[str, Any]:
     """The YAML mapping in a profile file, or a ProfileError saying what is wrong with the file."""
     try:
-        raw = yaml.safe_load(path.read_text())
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise ProfileError(f"{path}: no such profile file") from exc
+    except IsADirectoryError as exc:
+        raise ProfileError(f"{path}: is a folder, not a profile file (give profiles/NAME.yaml)") from exc
+    except UnicodeDecodeError as exc:
+        raise ProfileError(f"{path}: not a text file (a profile is YAML in UTF-8)") from exc
+    except OSError as exc:
+        raise ProfileError(f"{path}: cannot be read: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -292,3 +298,12 @@ def resolve_profile_path(name_or_file: str, profiles_dir: Path | None = None) ->
 
 def profile_paths(profiles_dir: Path) -> list[Path]:
     return sorted(profiles_dir.glob("*.yaml"))
+
+
+def profile_summary(path: Path) -> str:
+    """The profile's first comment line: one sentence on what it is and what it is for."""
+    try:
+        first = path.read_text(encoding="utf-8").split("\n", 1)[0]
+    except (OSError, UnicodeDecodeError):
+        return ""
+    return first.removeprefix("#").strip() if first.startswith("#") else ""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import errno
 import signal
 import socket
 import sys
@@ -19,11 +19,12 @@ from rich.markup import escape
 
 from serve.config.overrides import variable_prefix
 from serve.config.profile import Profile
+from serve.config.secrets import Secret, secrets_environment
+from serve.launcher.addresses import http_root, is_ipv6, is_loopback
 from serve.launcher.failures import diagnose, error_lines
 from serve.launcher.readiness import is_ready
 from serve.launcher.vllm_process import Phase, VllmProcess, vllm_command
 
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 # Readiness is noticed within this long of /health turning 200; a refused connect is cheap.
 POLL_SECONDS = 0.1
 
@@ -36,6 +37,16 @@ class UpOptions:
     verbose: bool = False
     ready_timeout: float = 3600.0
     extra_args: list[str] = field(default_factory=list)
+    # VLLM_API_KEY / HF_TOKEN found in the environment, .env or secrets.env (serve.config.secrets).
+    secrets: dict[str, Secret] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ApiKey:
+    """The key vLLM will require, and where it was set (for messages: never the key itself)."""
+
+    value: str
+    source: str
 
 
 class StopRequested(Exception):
@@ -46,22 +57,38 @@ def _raise_stop(signum: int, frame: FrameType | None) -> None:
     raise StopRequested(signal.Signals(signum).name)
 
 
-def port_in_use(host: str, port: int) -> bool:
-    with closing(socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)) as sock:
+def bind_problem(host: str, port: int) -> str | None:
+    """Why vLLM could not listen on host:port (a test bind, released at once), or None when it can."""
+    with closing(socket.socket(socket.AF_INET6 if is_ipv6(host) else socket.AF_INET)) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))
-        except OSError:
-            return True
-    return False
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                return f"port {port} on {host} is in use: stop the server holding it or pass --port N"
+            return (
+                f"cannot listen on {host} port {port}: {exc.strerror or exc}; --host takes an address of "
+                "this machine (127.0.0.1, ::1, 0.0.0.0, ::)"
+            )
+    return None
 
 
-def api_key_for(profile: Profile, extra_args: list[str]) -> str | None:
-    """The key vLLM will require: --api-key on the command line, in the profile, or VLLM_API_KEY."""
+def api_key_for(profile: Profile, extra_args: list[str], secrets: dict[str, Secret]) -> ApiKey | None:
+    """The key vLLM will require: --api-key after --, in the profile, else VLLM_API_KEY (environment, .env,
+    secrets.env). vLLM itself takes --api-key over VLLM_API_KEY, and so does this."""
     if "--api-key" in extra_args[:-1]:
-        return extra_args[extra_args.index("--api-key") + 1]
-    from_profile = (profile.settings.model_extra or {}).get("api-key")
-    return str(from_profile) if from_profile else os.environ.get("VLLM_API_KEY") or None
+        return ApiKey(extra_args[extra_args.index("--api-key") + 1], "--api-key")
+    if from_profile := (profile.settings.model_extra or {}).get("api-key"):
+        return ApiKey(str(from_profile), f"api-key in {profile.path}")
+    if secret := secrets.get("VLLM_API_KEY"):
+        return ApiKey(secret.value.get_secret_value(), f"VLLM_API_KEY from {secret.source}")
+    return None
+
+
+def key_status(api_key: ApiKey | None) -> str:
+    if api_key is None:
+        return "API key: none (anyone who can reach the port can use the model; set VLLM_API_KEY in secrets.env)"
+    return f"API key: required ({api_key.source})"
 
 
 def openai_snippet(base_url: str, served_name: str, has_key: bool) -> str:
@@ -129,34 +156,33 @@ def run_up(profile: Profile, options: UpOptions, console: Console, out: Console)
     """Run until vLLM dies (exit 1) or we are told to stop (exit 0 after a clean shutdown)."""
     port = options.port or profile.settings.port
     served_name = profile.settings.served_name
-    api_key = api_key_for(profile, options.extra_args)
-    if options.host not in LOOPBACK_HOSTS and api_key is None:
+    api_key = api_key_for(profile, options.extra_args, options.secrets)
+    if not is_loopback(options.host) and api_key is None:
         console.print(
             f"[bold yellow]warning:[/] binding {escape(options.host)} without an API key: anyone who can reach "
-            "this machine can use the model. Set VLLM_API_KEY (clients then send it as their api_key).",
+            "this machine can use the model. Set VLLM_API_KEY in secrets.env (clients then send it as their "
+            "api_key).",
             highlight=False,
         )
-    if port_in_use(options.host, port):
-        console.print(
-            f"[bold red]error:[/] port {port} on {options.host} is in use: stop the server holding it "
-            "or pass --port N",
-            highlight=False,
-        )
+    if problem := bind_problem(options.host, port):
+        console.print(f"[bold red]error:[/] {escape(problem)}", highlight=False)
         return 1
     log_path = options.log_file or Path(tempfile.mkdtemp(prefix="serve-up-")) / f"vllm-{profile.name}.log"
     proc = VllmProcess(
         vllm_command(profile, options.host, port, options.extra_args),
         log_path,
         echo=sys.stderr if options.verbose else None,
+        extra_env=secrets_environment(options.secrets),
     )
-    root_url = f"http://{options.host if options.host not in ('0.0.0.0', '::') else '127.0.0.1'}:{port}"
+    root_url = http_root(options.host, port)
+    key = api_key.value if api_key else None
     previous = {sig: signal.signal(sig, _raise_stop) for sig in (signal.SIGINT, signal.SIGTERM)}
     progress = _Progress(console, f"{profile.name} ({served_name})")
     try:
         _say(console, f"[serve] starting vLLM for {profile.path} on {root_url}, log: {log_path}")
         proc.start()
         with httpx.Client() as client:
-            while not is_ready(client, root_url, served_name, api_key):
+            while not is_ready(client, root_url, served_name, key):
                 if proc.returncode() is not None:
                     proc.wait_for_output()
                     progress.close()
@@ -179,6 +205,7 @@ def run_up(profile: Profile, options: UpOptions, console: Console, out: Console)
             f"{served_name} is ready at {base_url} (in {time.monotonic() - progress.started:.1f} s)",
             highlight=False,
         )
+        out.print(key_status(api_key), highlight=False, markup=False)
         out.print(
             f"\nOpenAI SDK:\n{openai_snippet(base_url, served_name, api_key is not None)}\n", highlight=False
         )

@@ -77,9 +77,17 @@ def vllm_environment(environ: Mapping[str, str]) -> dict[str, str]:
 class VllmProcess:
     """Runs vLLM in its own process group, so stopping it leaves no orphan workers behind."""
 
-    def __init__(self, command: list[str], log_path: Path, echo: IO[str] | None = None) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        log_path: Path,
+        echo: IO[str] | None = None,
+        extra_env: Mapping[str, str] | None = None,
+    ) -> None:
         self.command = command
         self.log_path = log_path
+        # On top of os.environ, e.g. the secrets serve up found in .env or secrets.env.
+        self.extra_env = dict(extra_env or {})
         self.phases: list[Phase] = [Phase.STARTING]  # every phase seen, in order (some last milliseconds)
         self.recent: deque[str] = deque(maxlen=400)
         self._echo = echo
@@ -98,7 +106,7 @@ class VllmProcess:
             errors="replace",
             bufsize=1,
             start_new_session=True,
-            env=vllm_environment(os.environ),
+            env=vllm_environment({**os.environ, **self.extra_env}),
         )
         self._reader = threading.Thread(target=self._read_output, name="vllm-log", daemon=True)
         self._reader.start()
