@@ -59,5 +59,3 @@ class Endpoint(BaseModel):
     def root_url(self) -> str:
         """Server root, where /health lives."""
         return self.base_url.removesuffix("/v1")
-
-

@@ -20,7 +20,6 @@ from serve.config.secrets import DOTENV_FILE, secret_warnings
 from serve.planner.model_facts import UnknownModelError, model_facts
 from serve.planner.plan import MAX_SHARED_FRACTION, total_share
 
-
 SPEC_SKIPPED = (
     "checked without the Compose Specification validator (compose-spec is not installed; pip install "
     f"'qwen3-vl-stack[compose]'): skipped {SKIPPED_WITHOUT_SPEC}"
@@ -192,7 +191,11 @@ def run_check(
     and the environment (as `serve up` does); with one, the `.env` beside it and the environment (as Compose
     does). `together` takes profile names or profile files."""
     settings_dir = compose_path.parent if compose_path else Path.cwd()
-    env = compose_env(compose_path, environ) if compose_path else environ_with_dotenv(Path(DOTENV_FILE), environ)
+    env = (
+        compose_env(compose_path, environ)
+        if compose_path
+        else environ_with_dotenv(Path(DOTENV_FILE), environ)
+    )
     errors: list[Finding] = []
     warnings = [Finding(str(path), problem, warning=True) for path, problem in secret_warnings(settings_dir)]
     loaded: dict[str, Profile] = {}
@@ -240,7 +243,11 @@ def run_check(
 
 
 def _named_profile(
-    name: str, profiles_dir: Path, env: Mapping[str, str], loaded: Mapping[str, Profile], broken: Collection[str]
+    name: str,
+    profiles_dir: Path,
+    env: Mapping[str, str],
+    loaded: Mapping[str, Profile],
+    broken: Collection[str],
 ) -> tuple[Profile | None, Finding | None]:
     """A profile named on the command line: by name (already loaded) or as a file (8b or profiles/8b.yaml)."""
     try:

@@ -33,7 +33,8 @@ def test_every_command_is_registered_and_has_help() -> None:
     assert {"check", "plan", "up", "bench", "profiles", "status"} <= set(commands)
 
 
-def test_help_texts_have_no_markdown_and_keep_their_line_breaks() -> None:
+def test_help_texts_have_no_markdown_and_keep_their_line_breaks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")  # argparse's width; every epilog line fits in it
     parser = build_parser(prog="serve")
     texts = {"serve": parser.format_help()}
     texts |= {name: child.format_help() for name, child in subparsers(parser).items()}
@@ -61,7 +62,10 @@ def test_profiles_dir_is_accepted_before_and_after_the_command(
     (only / "4b.yaml").write_text((PROFILES / "4b.yaml").read_text())
     extra = {"check": ["--no-compose"], "plan": ["4b", "--json"], "profiles": []}[command]
     outputs = []
-    for argv in (["--profiles-dir", str(only), command, *extra], [command, *extra, "--profiles-dir", str(only)]):
+    for argv in (
+        ["--profiles-dir", str(only), command, *extra],
+        [command, *extra, "--profiles-dir", str(only)],
+    ):
         assert main(argv) == 0, capsys.readouterr()
         outputs.append(capsys.readouterr().out)
     assert outputs[0] == outputs[1]

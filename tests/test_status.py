@@ -103,7 +103,14 @@ def starting_vllm() -> Iterator[int]:
     loads weights); the real one takes ~35 s to get there, which this test does not need."""
     port = free_port()
     sleeper = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)", "vllm.entrypoints.openai.api_server", "--port", str(port)]
+        [
+            sys.executable,
+            "-c",
+            "import time; time.sleep(60)",
+            "vllm.entrypoints.openai.api_server",
+            "--port",
+            str(port),
+        ]
     )
     try:
         yield port

@@ -14,7 +14,7 @@ from types import ModuleType
 from rich.console import Console
 
 from serve.cli import bench, check, plan, profiles, status, up
-from serve.cli.arguments import add_global_options, program_name
+from serve.cli.arguments import HelpFormatter, add_global_options, program_name
 from serve.compose.interpolation import ComposeError
 from serve.config.profile import ProfileError
 from serve.planner.gpus import UnknownGpuError
@@ -28,11 +28,11 @@ Serve Qwen3-VL 8B / 4B with vLLM: validate the profiles, plan GPU memory, start 
 Run it from the repository root (it reads profiles/, .env and secrets.env there)."""
 EPILOG = """\
 Examples:
-  serve profiles                 what each profile is for and on which GPUs it fits
-  serve check                    every profile + docker-compose.yml
-  serve plan 8b 4b --gpu l40s    will both fit on one L40S?
-  serve up 4b                    start vLLM with profiles/4b.yaml on 127.0.0.1:8001
-  serve status                   which model servers are up, what they serve
+  serve profiles              what each profile is for, on which GPUs it fits
+  serve check                 every profile + docker-compose.yml
+  serve plan 8b 4b --gpu l4   will both fit on one L4?
+  serve up 4b                 start vLLM with profiles/4b.yaml (port 8001)
+  serve status                which model servers are up, what they serve
 Run serve COMMAND --help for the options of a command."""
 
 # Mistakes a user can make, reported as one line; each message says what was wrong and what to do.
@@ -48,7 +48,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         prog=prog or program_name(),
         description=DESCRIPTION,
         epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )
     add_global_options(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -56,7 +56,7 @@ def build_parser(prog: str | None = None) -> argparse.ArgumentParser:
         command.register(sub)
         child = sub.choices[command.NAME]
         # Descriptions and epilogs are written with their line breaks (examples); argparse would rewrap them.
-        child.formatter_class = argparse.RawDescriptionHelpFormatter
+        child.formatter_class = HelpFormatter
         add_global_options(child, after_command=True)
     return parser
 

@@ -5,11 +5,25 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import sys
+import textwrap
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import urlsplit
 
 from serve.config.profile import Profile, load_profile, resolve_profile_path
+
+
+class HelpFormatter(argparse.HelpFormatter):
+    """Keeps the line breaks of descriptions and epilogs (examples, lists) and wraps only the lines that are
+    longer than the terminal, each on its own, keeping its indentation."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        lines: list[str] = []
+        for line in text.splitlines():
+            body = line.lstrip()
+            lead = indent + line[: len(line) - len(body)]
+            lines += textwrap.wrap(body, width, initial_indent=lead, subsequent_indent=lead) or [""]
+        return "\n".join(lines)
 
 
 def program_name(argv0: str | None = None) -> str:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from serve.cli.arguments import count, endpoint, positive_float
+from serve.config.secrets import find_secrets
 
 if TYPE_CHECKING:
     from serve.bench.workload import ImageSize
@@ -34,8 +35,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Sends the same seeded chat requests with images to each endpoint in turn and reports "
         "time to first token, inter-token latency, end-to-end latency and throughput. Exit code 0: all "
         "requests succeeded; 1: some failed; 2: an endpoint could not be used (nothing was measured).",
-        epilog="Example: python -m serve bench --endpoint 8b=http://127.0.0.1:8000/v1 "
-        "--endpoint 4b=http://127.0.0.1:8001/v1 --concurrency 8 --json bench.json --chart bench.png",
+        epilog="Example:\n"
+        "  serve bench --endpoint 8b=http://127.0.0.1:8000/v1 \\\n"
+        "    --endpoint 4b=http://127.0.0.1:8001/v1 \\\n"
+        "    --concurrency 8 --json bench.json --chart bench.png",
     )
     bench.add_argument(
         "--endpoint",
@@ -50,7 +53,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--model", default=None, help="model id to request (default: the first the endpoint lists)"
     )
     bench.add_argument(
-        "--api-key", default=None, metavar="KEY", help="default: $VLLM_API_KEY, then $OPENAI_API_KEY"
+        "--api-key",
+        default=None,
+        metavar="KEY",
+        help="default: VLLM_API_KEY (environment, .env, secrets.env), then $OPENAI_API_KEY",
     )
     bench.add_argument(
         "--requests", type=count(1), default=32, metavar="N", help="measured requests per endpoint (32)"
@@ -117,7 +123,13 @@ def run(args: argparse.Namespace, out: Console) -> int:
     if args.image_dir is not None and not args.image_dir.is_dir():
         err.print(f"error: --image-dir {args.image_dir}: no such folder", highlight=False, markup=False)
         return 2
-    api_key = args.api_key or os.environ.get("VLLM_API_KEY") or os.environ.get("OPENAI_API_KEY") or "EMPTY"
+    vllm_key = find_secrets(Path.cwd()).get("VLLM_API_KEY")
+    api_key = (
+        args.api_key
+        or (vllm_key.value.get_secret_value() if vllm_key else None)
+        or os.environ.get("OPENAI_API_KEY")
+        or "EMPTY"
+    )
     names = [name for name, _ in args.endpoints]
     targets = [
         # The same name twice (e.g. one URL benchmarked twice) gets a suffix, so results stay apart.

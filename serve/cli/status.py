@@ -112,7 +112,9 @@ def run(args: argparse.Namespace, out: Console) -> int:
     else:
         targets = slot_targets(args.profiles_dir or default_profiles_dir(), env)
         if not targets:
-            raise ProfileError("no profile files to take the endpoints from; pass --profiles-dir or --endpoint")
+            raise ProfileError(
+                "no profile files to take the endpoints from; pass --profiles-dir or --endpoint"
+            )
     key = find_secrets(Path.cwd()).get("VLLM_API_KEY")
     api_key = key.value.get_secret_value() if key else None
     gpu_note = ""

@@ -87,7 +87,9 @@ def api_key_for(profile: Profile, extra_args: list[str], secrets: dict[str, Secr
 
 def key_status(api_key: ApiKey | None) -> str:
     if api_key is None:
-        return "API key: none (anyone who can reach the port can use the model; set VLLM_API_KEY in secrets.env)"
+        return (
+            "API key: none (anyone who can reach the port can use the model; set VLLM_API_KEY in secrets.env)"
+        )
     return f"API key: required ({api_key.source})"
 
 

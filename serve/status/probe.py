@@ -10,7 +10,13 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import BaseModel, Field
 
-from serve.launcher.readiness import PROBE_TIMEOUT_SECONDS, ModelEntry, ModelsUnavailable, health_status, model_entries
+from serve.launcher.readiness import (
+    PROBE_TIMEOUT_SECONDS,
+    ModelEntry,
+    ModelsUnavailable,
+    health_status,
+    model_entries,
+)
 from serve.status.gpu_memory import GpuProcess, memory_held
 from serve.status.processes import listener_pids, process_tree, starting_vllm
 
