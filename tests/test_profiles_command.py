@@ -56,7 +56,7 @@ def test_the_selected_variant_follows_the_environment_and_the_text_reads_well(
     assert {item["name"] for item in items if item["selected"]} == {"8b-fp8", "4b"}
     assert main(["profiles", "--profiles-dir", str(PROFILES)]) == 0
     text = capsys.readouterr().out
-    assert "8b-fp8 (docker compose runs this one)" in text
+    assert "8b-fp8 (selected for its slot)" in text
     assert profile_summary(PROFILES / "4b-thinking.yaml") in text
     assert "slot 4b on port 8001: docker compose with SERVE_4B_PROFILE=4b-thinking" in text
     assert "does not fit: " in text and "fits alone on the GPU only: A100 40GB" in text

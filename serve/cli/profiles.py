@@ -33,7 +33,9 @@ class ProfileListing(BaseModel):
     path: str = Field(description="The profile file.")
     summary: str = Field(description="What it is and what it is for: the file's first comment line.")
     slot: str = Field(description="Family: its variants share one port and run one at a time.")
-    selected: bool = Field(description="The one docker compose runs in its slot (SERVE_<FAMILY>_PROFILE).")
+    selected: bool = Field(
+        description="The one its slot runs in docker compose (SERVE_<FAMILY>_PROFILE, default: the family's own)."
+    )
     select_with: str = Field(description="The variable and value that make compose run it.")
     model: str | None = Field(default=None, description="Checkpoint.")
     served_name: str | None = Field(default=None, description="Model id clients send.")
@@ -88,7 +90,7 @@ def listing(path: Path, env: dict[str, str]) -> ProfileListing:
 
 
 def _print(out: Console, item: ProfileListing, prog: str) -> None:
-    selected = " [green](docker compose runs this one)[/]" if item.selected else ""
+    selected = " [green](selected for its slot)[/]" if item.selected else ""
     out.print(f"[bold]{item.name}[/]{selected}", highlight=False)
     if item.summary:
         out.print(f"    {item.summary}", highlight=False, markup=False)
@@ -120,7 +122,10 @@ def _print(out: Console, item: ProfileListing, prog: str) -> None:
 
 def run(args: argparse.Namespace, out: Console) -> int:
     profiles_dir = args.profiles_dir or default_profiles_dir()
-    paths = profile_paths(profiles_dir)
+    # Slot by slot, each slot's own profile first, then its variants.
+    paths = sorted(
+        profile_paths(profiles_dir), key=lambda p: (family_of(p.stem), p.stem != family_of(p.stem), p.stem)
+    )
     if not paths:
         raise ProfileError(f"{profiles_dir}: no profile files (*.yaml); pass --profiles-dir")
     env = environ_with_dotenv(Path(".env"))

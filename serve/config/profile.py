@@ -278,7 +278,8 @@ def default_profiles_dir() -> Path:
     if configured := os.environ.get("SERVE_PROFILES_DIR"):
         return Path(configured)
     here = Path.cwd() / "profiles"
-    return here if here.is_dir() else Path(__file__).resolve().parent.parent / "profiles"
+    # serve/config/profile.py -> the checkout root, beside serve/.
+    return here if here.is_dir() else Path(__file__).resolve().parents[2] / "profiles"
 
 
 def resolve_profile_path(name_or_file: str, profiles_dir: Path | None = None) -> Path:
