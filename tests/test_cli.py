@@ -5,13 +5,12 @@ from __future__ import annotations
 
 import argparse
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from serve.cli import COMMANDS, build_parser, main
+from serve.cli.arguments import program_name
 from serve.launcher.addresses import http_root, is_loopback, url_host
 from serve.launcher.vllm_process import VllmProcess
 
@@ -47,10 +46,10 @@ def test_help_texts_have_no_markdown_and_keep_their_line_breaks(monkeypatch: pyt
 
 
 def test_help_is_printed_by_the_program_name_the_user_typed() -> None:
-    result = subprocess.run(
-        [sys.executable, "-m", "serve", "--help"], cwd=REPO, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0 and result.stdout.startswith("usage: python -m serve")
+    """The console script is `serve` (its help is run in test_cli_install.py), `-m` is `python -m serve`."""
+    assert program_name("/usr/local/bin/serve") == "serve"
+    assert program_name("/repo/serve/__main__.py") == "python -m serve"
+    assert build_parser(prog=program_name("/venv/bin/serve")).format_usage().startswith("usage: serve ")
 
 
 @pytest.mark.parametrize("command", ["check", "plan", "profiles"])
