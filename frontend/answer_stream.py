@@ -80,6 +80,7 @@ class AnswerJob:
     settings: GenerationSettings
     answer: Answer
     timeout_s: float = 120.0
+    session_id: str | None = None  # the chat's id, sent in the endpoint's session header (if it has one)
     _stopped: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
     _stream: Any = None  # openai.Stream once the response headers arrived
@@ -120,6 +121,7 @@ class AnswerJob:
                 max_tokens=self.settings.max_tokens,
                 stream=True,
                 stream_options={"include_usage": True},
+                extra_headers=self.target.endpoint.session_headers(self.session_id),
             )
 
         try:

@@ -91,6 +91,7 @@ def start_answers(
                 settings=conversation.settings.model_copy(),
                 answer=answer,
                 timeout_s=timeout_s,
+                session_id=conversation.id,
             )
         )
     conversation.messages.append(turn)

@@ -9,13 +9,17 @@ alone, so the file lives here). Hence the rule for this module: standard library
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, field_validator
 
+# RFC 9110 field-name characters ("token").
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
 
 def blank_to_none(value: object) -> object:
-    """Compose passes `${VLLM_API_KEY:-}` as an empty string, which means 'no key'."""
+    """Compose passes `${VLLM_API_KEY:-}` as an empty string, which means 'no key' (and '' no model/header)."""
     return None if isinstance(value, str) and not value.strip() else value
 
 
@@ -42,6 +46,17 @@ class Endpoint(BaseModel):
         "cap, 1280); the page never prepares images above it, so the cost it shows is what the server counts.",
     )
 
+    model: str | None = Field(
+        default=None,
+        description="The model id to request; None = the first the server lists. Needed where one URL serves "
+        "several models (a router or gateway lists them all at /v1/models).",
+    )
+    session_header: str | None = Field(
+        default=None,
+        description="HTTP header that carries the chat's id with every request, for a router that keeps a chat "
+        "on one replica (production-stack's routerSpec.sessionKey, e.g. x-session-id); None = not sent.",
+    )
+
     @field_validator("base_url")
     @classmethod
     def _openai_base(cls, value: str) -> str:
@@ -53,9 +68,22 @@ class Endpoint(BaseModel):
             )
         return url
 
-    _blank_key = field_validator("api_key", mode="before")(blank_to_none)
+    @field_validator("session_header")
+    @classmethod
+    def _header_name(cls, value: str | None) -> str | None:
+        if value is not None and not _HEADER_NAME.fullmatch(value):
+            raise ValueError(
+                f"{value!r} is not an HTTP header name; use letters, digits and dashes, e.g. x-session-id"
+            )
+        return value
+
+    _blank_is_none = field_validator("api_key", "model", "session_header", mode="before")(blank_to_none)
 
     @property
     def root_url(self) -> str:
         """Server root, where /health lives."""
         return self.base_url.removesuffix("/v1")
+
+    def session_headers(self, session_id: str | None) -> dict[str, str]:
+        """The header that keeps a chat on one replica behind a session router; none without one."""
+        return {self.session_header: session_id} if self.session_header and session_id else {}

@@ -48,6 +48,13 @@ class EndpointStatus(BaseModel):
     models: list[ServedModel] = Field(default_factory=list, description="Served models (when ready).")
     reason: str = Field(default="", description="Why it is not ready, in words for the page.")
 
+    @property
+    def model(self) -> ServedModel:
+        """The model this entry asks for: its `model` when it names one (a ready status lists it), else the
+        first the server lists. Only for a ready status."""
+        wanted = self.endpoint.model
+        return next((m for m in self.models if m.id == wanted), self.models[0]) if wanted else self.models[0]
+
 
 def check_endpoint(
     endpoint: Endpoint,
@@ -87,6 +94,13 @@ def check_endpoint(
         return status(State.DOWN, "/v1/models did not answer like vLLM")
     if not models:
         return status(State.DOWN, "/v1/models lists no model")
+    if endpoint.model and endpoint.model not in (listed := [m.id for m in models]):
+        # Behind a router, a model whose replicas are all still loading is not listed yet.
+        return status(
+            State.DOWN,
+            f"/v1/models does not list {endpoint.model!r} (it lists {', '.join(listed)}): its replicas are "
+            "not ready yet, or `model` in FRONTEND_ENDPOINTS is misspelt",
+        )
     return status(State.READY, models=models)
 
 

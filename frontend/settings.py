@@ -1,7 +1,8 @@
 """Frontend settings from FRONTEND_* environment variables (docker-compose.yml sets them for the container).
 
 FRONTEND_ENDPOINTS is a JSON list: [{"name": "Qwen3-VL-8B", "base_url": "http://vllm-8b:8000/v1"}, ...].
-Without it the page looks for the bare-metal servers of `python -m serve up` on 127.0.0.1.
+Without it the page looks for the bare-metal servers of `python -m serve up` on 127.0.0.1. Behind one URL
+that serves several models (a router, a gateway), each entry names its `model`.
 """
 
 from __future__ import annotations

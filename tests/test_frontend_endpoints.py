@@ -32,20 +32,25 @@ class FakeVllm:
     models_status: int = 200
     model_id: str = "qwen3-vl-4b"
     max_model_len: int = 32768
+    # More models behind the same URL, as a router or gateway lists them: (id, max_model_len).
+    more_models: list[tuple[str, int]] = field(default_factory=list)
     seen_authorization: list[str | None] = field(default_factory=list)
 
     def models_body(self) -> bytes:
-        card = {
-            "id": self.model_id,
-            "object": "model",
-            "created": 1764000000,
-            "owned_by": "vllm",
-            "root": "Qwen/Qwen3-VL-4B-Instruct",
-            "parent": None,
-            "max_model_len": self.max_model_len,
-            "permission": [],
-        }
-        return json.dumps({"object": "list", "data": [card]}).encode()
+        cards = [
+            {
+                "id": model_id,
+                "object": "model",
+                "created": 1764000000,
+                "owned_by": "vllm",
+                "root": "Qwen/Qwen3-VL-4B-Instruct",
+                "parent": None,
+                "max_model_len": max_model_len,
+                "permission": [],
+            }
+            for model_id, max_model_len in [(self.model_id, self.max_model_len), *self.more_models]
+        ]
+        return json.dumps({"object": "list", "data": cards}).encode()
 
 
 @pytest.fixture
@@ -125,6 +130,19 @@ def test_endpoints_from_json(monkeypatch: pytest.MonkeyPatch) -> None:
     assert [key.get_secret_value() if key else None for key in keys] == ["shared", "own"]
 
 
+def test_entries_behind_one_url_name_their_model_and_session_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(
+        "FRONTEND_ENDPOINTS",
+        '[{"name": "8B", "base_url": "http://router/v1", "model": "qwen3-vl-8b", "session_header": "x-session-id"},'
+        ' {"name": "4B", "base_url": "http://router/v1", "model": "", "session_header": ""}]',
+    )
+    eight, four = load_settings().endpoints
+    assert (eight.model, eight.session_header) == ("qwen3-vl-8b", "x-session-id")
+    assert eight.session_headers("chat-1") == {"x-session-id": "chat-1"}
+    assert (four.model, four.session_header) == (None, None)  # blank = not set, as compose passes it
+    assert four.session_headers("chat-1") == {}
+
+
 def test_empty_api_key_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRONTEND_API_KEY", "")  # what compose passes for an unset VLLM_API_KEY
     assert load_settings().api_key is None
@@ -138,6 +156,10 @@ def test_empty_api_key_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
         ('[{"name": "8B", "base_url": "ftp://vllm-8b/v1"}]', "ending in /v1"),
         ('[{"base_url": "http://vllm-8b:8000/v1"}]', "FRONTEND_ENDPOINTS[0].name"),
         ("[]", "FRONTEND_ENDPOINTS"),
+        (
+            '[{"name": "8B", "base_url": "http://router/v1", "session_header": "x session"}]',
+            "FRONTEND_ENDPOINTS[0].session_header: Value error, 'x session' is not an HTTP header name",
+        ),
     ],
 )
 def test_bad_endpoints_are_rejected_clearly(
@@ -212,6 +234,23 @@ def test_ready_server_reports_model_and_context(fake_vllm: FakeVllm) -> None:
     assert [(m.id, m.max_model_len) for m in status.models] == [("qwen3-vl-4b", 32768)]
     assert status.reason == ""
     assert fake_vllm.seen_authorization == [None, None]
+
+
+def test_an_entry_picks_its_model_from_a_url_that_serves_several(fake_vllm: FakeVllm) -> None:
+    fake_vllm.model_id, fake_vllm.more_models = "qwen3-vl-8b", [("qwen3-vl-4b", 16384)]
+    named = check_endpoint(Endpoint(name="4B", base_url=fake_vllm.base_url, model="qwen3-vl-4b"))
+    assert named.state is State.READY
+    assert (named.model.id, named.model.max_model_len) == ("qwen3-vl-4b", 16384)
+    unnamed = check_endpoint(Endpoint(name="any", base_url=fake_vllm.base_url))
+    assert unnamed.model.id == "qwen3-vl-8b"  # the first listed, as before
+
+
+def test_an_entry_whose_model_is_not_listed_is_down_and_says_why(fake_vllm: FakeVllm) -> None:
+    fake_vllm.model_id = "qwen3-vl-4b"  # behind a router: 8B's replicas are still loading
+    status = check_endpoint(Endpoint(name="8B", base_url=fake_vllm.base_url, model="qwen3-vl-8b"))
+    assert status.state is State.DOWN
+    assert "does not list 'qwen3-vl-8b' (it lists qwen3-vl-4b)" in status.reason
+    assert "FRONTEND_ENDPOINTS" in status.reason
 
 
 def test_api_key_is_sent_as_bearer(fake_vllm: FakeVllm) -> None:

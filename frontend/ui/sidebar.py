@@ -29,7 +29,7 @@ def endpoint_statuses(_settings: FrontendSettings, fingerprint: str) -> list[End
 
 
 def _target(status: EndpointStatus, settings: FrontendSettings) -> Target:
-    model = status.models[0]
+    model = status.model
     return Target(
         endpoint=status.endpoint,
         api_key=settings.key_for(status.endpoint),
@@ -39,7 +39,7 @@ def _target(status: EndpointStatus, settings: FrontendSettings) -> Target:
 
 
 def _model_caption(status: EndpointStatus) -> str:
-    model = status.models[0]
+    model = status.model
     context = f" · {model.max_model_len:,} tokens context" if model.max_model_len else ""
     return f"`{model.id}`{context}"
 
