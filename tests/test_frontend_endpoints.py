@@ -6,11 +6,10 @@ from __future__ import annotations
 import json
 import re
 import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from pydantic import SecretStr
 
 from frontend.endpoint_status import State, check_endpoint, check_endpoints
 from frontend.settings import Endpoint, FrontendSettings, SettingsInvalid, load_settings
+from tests.helpers.http_server import serving
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,15 +77,9 @@ def fake_vllm() -> Iterator[FakeVllm]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
-    try:
+    with serving(Handler) as port:
+        state.base_url = f"http://127.0.0.1:{port}/v1"
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from harness.serve_up import REPO_ROOT
 from serve.cli import main
-from serve.config.profile import ProfileError, load_profile, resolve_profile_path
+from serve.config.profile import ProfileError, load_profile, read_profile_file, resolve_profile_path
 from serve.k8s.chart import CHART_VERSION
 from serve.k8s.sizing import SizingError, size_pod
 from serve.k8s.values import K8sOptions, build_values, default_secret
@@ -225,14 +225,17 @@ def test_each_model_spec_carries_everything_its_profile_sets() -> None:
     )
     assert config["dtype"] == "auto"
     extra = config["extraArgs"]
-    assert extra == [
-        "--served-model-name", "qwen3-vl-8b-thinking",
-        "--limit-mm-per-prompt", '{"image": 4, "video": 0}',
-        "--allowed-media-domains", "none.invalid",
-        "--reasoning-parser", "qwen3",
-        "--mm-processor-kwargs", '{"size": {"longest_edge": 1310720, "shortest_edge": 65536}}',
-        "--mm-processor-cache-gb", "4",
-    ]  # fmt: skip
+    raw = read_profile_file(REPO_ROOT / "profiles" / "8b-thinking.yaml")
+    flags = dict(zip(extra[::2], extra[1::2], strict=True))  # every option of this profile takes a value
+    assert flags["--served-model-name"] == "qwen3-vl-8b-thinking"
+    assert flags["--reasoning-parser"] == "qwen3"
+    assert flags["--allowed-media-domains"] == "none.invalid"
+    for key in ("limit-mm-per-prompt", "mm-processor-kwargs"):  # the image (and video) budget, the media lock
+        assert json.loads(flags[f"--{key}"]) == raw[key]
+    assert flags["--mm-processor-cache-gb"] == str(raw["mm-processor-cache-gb"])
+    assert not {"--port", "--model", "--max-model-len", "--gpu-memory-utilization"} & set(
+        flags
+    )  # chart fields
     assert {"name": "VLLM_MEDIA_URL_ALLOW_REDIRECTS", "value": "0"} in spec["env"]
     assert spec["hf_token"] == {"secretName": "qwen3-vl-hf-token", "secretKey": "HF_TOKEN"}
 
@@ -240,20 +243,20 @@ def test_each_model_spec_carries_everything_its_profile_sets() -> None:
 def test_a_changed_profile_changes_the_values(tmp_path: Path) -> None:
     shutil.copy(REPO_ROOT / "profiles" / "4b.yaml", tmp_path / "4b.yaml")
     before = build_values([profile("4b", profiles_dir=tmp_path)], "v0.32.0", options()).values.to_values()
-    text = (tmp_path / "4b.yaml").read_text()
-    text = text.replace("max-model-len: 32768", "max-model-len: 16384")
-    text = text.replace("  video: 0", "  video: 1")
-    text = text.replace("enable-prefix-caching: true", "enable-prefix-caching: false")
-    text += "media-io-kwargs:\n  video:\n    num_frames: 16\nmax-num-seqs: 64\nenable-chunked-prefill: true\n"
-    (tmp_path / "4b.yaml").write_text(text)
+    raw = yaml.safe_load((tmp_path / "4b.yaml").read_text())
+    raw["max-model-len"] = 16384
+    raw["limit-mm-per-prompt"] = {"image": 2, "video": 3}
+    raw["enable-prefix-caching"] = False
+    raw.update({"max-num-seqs": 64, "enable-chunked-prefill": True, "max-num-batched-tokens": 4096})
+    (tmp_path / "4b.yaml").write_text(yaml.safe_dump(raw, sort_keys=False))
     after = build_values([profile("4b", profiles_dir=tmp_path)], "v0.32.0", options()).values.to_values()
 
     old, new = (values["servingEngineSpec"]["modelSpec"][0]["vllmConfig"] for values in (before, after))
     assert (old["maxModelLen"], new["maxModelLen"]) == (32768, 16384)
     assert (old["enablePrefixCaching"], new["enablePrefixCaching"]) == (True, False)
     assert (new["maxNumSeqs"], new["enableChunkedPrefill"]) == (64, True)
-    assert '{"image": 4, "video": 1}' in new["extraArgs"]
-    assert new["extraArgs"][-2:] == ["--media-io-kwargs", '{"video": {"num_frames": 16}}']
+    assert '{"image": 2, "video": 3}' in new["extraArgs"]
+    assert new["extraArgs"][-2:] == ["--max-num-batched-tokens", "4096"]  # an option nobody listed
     assert "--max-num-seqs" not in new["extraArgs"]  # it has a chart field
 
 

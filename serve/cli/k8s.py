@@ -27,6 +27,11 @@ NAME = "k8s"
 DEFAULT_RELEASE = "qwen3-vl"
 DEFAULT_PAGE_FILE = "chat-page.yaml"
 DEFAULT_PAGE_STORAGE_GIB = 5
+# --X-secret / --no-X: (option stem, what it holds, its key in the Secret, what going without means).
+SECRET_OPTIONS = (
+    ("api-key", "the API key", "VLLM_API_KEY", "no API key (anyone who reaches the router can use it)"),
+    ("hf-token", "the Hugging Face token", "HF_TOKEN", "no Hugging Face token (public checkpoints only)"),
+)
 
 
 def _per_profile(pattern: str, example: str):
@@ -84,7 +89,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         "profiles", nargs="+", help="profile names (8b 4b) or files; each becomes its own Deployment"
     )
     k8s.add_argument("--gpu", required=True, help=f"GPU type of the nodes ({', '.join(GPUS)}); one per pod")
-    k8s.add_argument("-o", "--output", type=Path, help="values file to write (default: standard output)")
+    k8s.add_argument(
+        "-o", "--output", type=Path, metavar="FILE", help="values file to write (default: standard output)"
+    )
     k8s.add_argument(
         "--release", default=DEFAULT_RELEASE, help=f"Helm release name (default {DEFAULT_RELEASE})"
     )
@@ -94,6 +101,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         type=_per_profile(r"(\d+)", "N"),
+        metavar="[PROFILE=]N",
         help="replicas, for every profile or one (8b=2); default 1",
     )
     k8s.add_argument(
@@ -101,32 +109,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         type=_per_profile(r"(\d+)-(\d+)", "MIN-MAX"),
+        metavar="[PROFILE=]MIN-MAX",
         help="KEDA autoscaling on vLLM's queue instead of fixed replicas (e.g. 8b=1-4); needs KEDA and Prometheus",
     )
-    key = k8s.add_mutually_exclusive_group()
-    key.add_argument(
-        "--api-key-secret",
-        type=_secret,
-        help="Secret[:key] with the API key (default RELEASE-api-key:VLLM_API_KEY)",
-    )
-    key.add_argument(
-        "--no-api-key", action="store_true", help="no API key (anyone who reaches the router can use it)"
-    )
-    token = k8s.add_mutually_exclusive_group()
-    token.add_argument(
-        "--hf-token-secret",
-        type=_secret,
-        help="Secret[:key] with the Hugging Face token (default RELEASE-hf-token:HF_TOKEN)",
-    )
-    token.add_argument(
-        "--no-hf-token", action="store_true", help="no Hugging Face token (public checkpoints only)"
-    )
+    for secret, what, key, without in SECRET_OPTIONS:
+        group = k8s.add_mutually_exclusive_group()
+        group.add_argument(
+            f"--{secret}-secret",
+            type=_secret,
+            metavar="SECRET[:KEY]",
+            help=f"Secret[:key] with {what} (default RELEASE-{secret}:{key})",
+        )
+        group.add_argument(f"--no-{secret}", action="store_true", help=without)
     k8s.add_argument("--storage-class", help="StorageClass of the volumes (default: the cluster's default)")
     k8s.add_argument(
         "--node-selector",
         action="append",
         default=[],
         type=_label,
+        metavar="KEY=VALUE",
         help="required node label for the vLLM pods, e.g. nvidia.com/gpu.product=NVIDIA-L4 (repeatable)",
     )
     k8s.add_argument(
@@ -143,6 +144,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         nargs="?",
         const=DEFAULT_PAGE_FILE,
         type=Path,
+        metavar="FILE",
         help=f"also write the chat page's manifests (default file {DEFAULT_PAGE_FILE})",
     )
     k8s.add_argument(
@@ -152,7 +154,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--frontend-storage", type=count(1), default=DEFAULT_PAGE_STORAGE_GIB, help="chat history volume, GiB"
     )
     k8s.add_argument(
-        "--users", type=_users, help="also print the replicas needed for N concurrent chats (e.g. 16,64,256)"
+        "--users",
+        type=_users,
+        metavar="N[,N...]",
+        help="also print the replicas needed for N concurrent chats (e.g. 16,64,256)",
     )
     k8s.add_argument(
         "--tokens-per-chat",

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 
 import httpx
+
+from tests.helpers.http_server import serving
 
 # Hop-by-hop and framing headers are the proxy's own business.
 _NOT_FORWARDED = {"host", "content-length", "connection", "transfer-encoding", "keep-alive"}
@@ -84,7 +85,11 @@ def model_router(backends: Sequence[tuple[str, str | None]]) -> Iterator[ModelRo
             model = json.loads(body or b"{}").get("model")
             headers = self._forwarded()
             backend = next(
-                (b for b in backends if any(card["id"] == model for card in _models(client, b, headers))),
+                (
+                    url
+                    for url, key in backends
+                    if any(card["id"] == model for card in _models(client, url, key))
+                ),
                 None,
             )
             state.requests.append(
@@ -107,14 +112,9 @@ def model_router(backends: Sequence[tuple[str, str | None]]) -> Iterator[ModelRo
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}/v1"
     try:
-        yield state
+        with serving(Handler) as port:
+            state.base_url = f"http://127.0.0.1:{port}/v1"
+            yield state
     finally:
-        server.shutdown()
-        server.server_close()
         client.close()
