@@ -362,9 +362,20 @@ def test_secrets_are_references_never_values() -> None:
     assert "qwen3-vl-secrets" not in json.dumps(values)  # the Secret the chart creates itself
 
 
-def test_a_profile_holding_a_secret_is_refused(tmp_path: Path) -> None:
-    (tmp_path / "4b.yaml").write_text((REPO_ROOT / "profiles" / "4b.yaml").read_text() + "api-key: s3cret\n")
-    with pytest.raises(ProfileError, match="api-key: not written into Helm values") as caught:
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("api-key: s3cret", "api-key: not written into Helm values, where it would be stored in plain text"),
+        ("hf-token: hf_s3cret", "hf-token: not written into Helm values"),
+        (
+            "data-parallel-size: 2",
+            "data-parallel-size: on Kubernetes each replica is a pod of its own: use --replicas",
+        ),
+    ],
+)
+def test_options_with_no_place_in_a_pod_are_refused(tmp_path: Path, line: str, message: str) -> None:
+    (tmp_path / "4b.yaml").write_text((REPO_ROOT / "profiles" / "4b.yaml").read_text() + line + "\n")
+    with pytest.raises(ProfileError, match=message) as caught:
         build_values([profile("4b", profiles_dir=tmp_path)], "v0.32.0", options())
     assert "s3cret" not in str(caught.value)
 
@@ -462,6 +473,7 @@ def test_no_secret_value_is_ever_written(
             "--replicas 4b=...: 4b is not one of the profiles given (8b)",
         ),
         (["8b", "--gpu", "l4", "--autoscale", "8b=4-1"], "at most 1 replicas is fewer than at least 4"),
+        (["8b", "--gpu", "l4", "--autoscale", "0-2"], "at least 1 replica: the trigger is the replicas' own"),
         (["8b", "--gpu", "l4", "--release", "Qwen_VL"], "release 'Qwen_VL': use lower-case letters"),
         (
             ["8b", "--gpu", "l4", "--release", "a-very-long-release-name-for-a-cluster-x"],
@@ -481,11 +493,37 @@ def test_bad_input_is_refused_with_what_to_do(
     assert captured.out == ""  # nothing half-written to a pipe
 
 
-def test_bad_arguments_are_refused_by_the_parser(capsys: pytest.CaptureFixture[str]) -> None:
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--replicas", "two"], "'two': expected [PROFILE=]N"),
+        (["--autoscale", "8b=4"], "'8b=4': expected [PROFILE=]MIN-MAX"),
+        (["--api-key-secret", "My_Secret"], "'My_Secret': expected SECRET[:KEY]"),
+        (["--node-selector", "gpu"], "'gpu': expected KEY=VALUE"),
+        (["--users", "0"], "'0': expected chat counts"),
+        (["--no-api-key", "--api-key-secret", "k"], "not allowed with argument --no-api-key"),
+    ],
+)
+def test_bad_arguments_are_refused_by_the_parser(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     with pytest.raises(SystemExit) as caught:
-        run("k8s", "8b", "--gpu", "l4", "--replicas", "two")
+        run("k8s", "8b", "--gpu", "l4", *args)
     assert caught.value.code == 2
-    assert "'two': expected [PROFILE=]N" in capsys.readouterr().err
+    assert message in capsys.readouterr().err
+
+
+def test_a_served_name_that_cannot_name_kubernetes_objects_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = (
+        (REPO_ROOT / "profiles" / "4b.yaml")
+        .read_text()
+        .replace("served-model-name: qwen3-vl-4b", "served-model-name: Qwen3_VL")
+    )
+    (tmp_path / "4b.yaml").write_text(text)
+    assert run("--profiles-dir", str(tmp_path), "k8s", "4b", "--gpu", "h100") == 2
+    assert "served-model-name 'Qwen3_VL' names the chart's Kubernetes objects" in capsys.readouterr().err
 
 
 def test_a_failed_run_leaves_the_old_file_untouched(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

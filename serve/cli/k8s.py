@@ -316,6 +316,13 @@ def _guide(
         guide.print(f"{spec.name} pods run: {shlex.join(spec.command())}", markup=False, highlight=False)
     for warning in result.warnings:
         guide.print(f"warning: {warning}", markup=False, highlight=False)
+    if options.api_key_secret is None:
+        guide.print(
+            "warning: no API key: anyone who can reach the router's Service can use the models "
+            "(it is a ClusterIP Service: keep it that way, or put an authenticating proxy in front)",
+            markup=False,
+            highlight=False,
+        )
     if not options.node_selector:
         guide.print(
             f"Sized for {options.gpu.label}: pods may land on any GPU node; pin them with --node-selector "

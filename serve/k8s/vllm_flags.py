@@ -8,7 +8,6 @@ profile (the video budget, a new cache setting) reaches the pods without touchin
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -32,10 +31,14 @@ CHART_FIELDS = frozenset(
 # The pod's address is the chart's: it runs `vllm serve --host 0.0.0.0 --port 8000` and its Service maps
 # 80 -> 8000. A profile's port is its compose slot, meaningless in a pod.
 POD_ADDRESS_KEYS = frozenset({"host", "port"})
-# Secrets that vLLM would also take as options: in values they would sit in plain text.
-SECRET_KEYS = {
-    "api-key": "the API key comes from a Kubernetes Secret (see --api-key-secret)",
-    "hf-token": "the Hugging Face token comes from a Kubernetes Secret (see --hf-token-secret)",
+# Options that have no place in a pod's command line, and what to do instead. Secrets would sit in the
+# values in plain text; replicas are pods, each with its own GPUs.
+REFUSED_KEYS = {
+    "api-key": "not written into Helm values, where it would be stored in plain text; the API key comes "
+    "from a Kubernetes Secret (see --api-key-secret)",
+    "hf-token": "not written into Helm values, where it would be stored in plain text; the Hugging Face "
+    "token comes from a Kubernetes Secret (see --hf-token-secret)",
+    "data-parallel-size": "on Kubernetes each replica is a pod of its own: use --replicas",
 }
 
 
@@ -61,15 +64,12 @@ def config_file_args(key: str, value: Any) -> list[str]:
     return [f"--{key}", str(value)]
 
 
-def split_profile(profile: Profile, overrides: Mapping[str, str] | None = None) -> ProfileFlags:
+def split_profile(profile: Profile) -> ProfileFlags:
     """The profile file's keys (overrides applied) sorted into chart fields, extraArgs and dropped keys."""
-    raw = {**read_profile_file(profile.path), **(overrides or profile.overrides.as_profile_keys())}
-    for key, reason in SECRET_KEYS.items():
-        if key in raw:
-            raise ProfileError(
-                f"{profile.path}: {key}: not written into Helm values, where it would be stored in plain text; "
-                f"{reason}. Remove it from the profile."
-            )
+    raw = {**read_profile_file(profile.path), **profile.overrides.as_profile_keys()}
+    for key, reason in REFUSED_KEYS.items():
+        if key in raw and not (key == "data-parallel-size" and str(raw[key]) == "1"):  # 1: the default
+            raise ProfileError(f"{profile.path}: {key}: {reason}. Remove it from the profile.")
     chart = {key: value for key, value in raw.items() if key in CHART_FIELDS}
     extra: list[str] = []
     for key, value in raw.items():
