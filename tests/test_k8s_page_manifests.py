@@ -104,6 +104,7 @@ def test_the_command_writes_them(
         main(["k8s", "8b", "4b", "--gpu", "h100", "-o", str(tmp_path / "v.yaml"), "--frontend", str(page)])
         == 0
     )
+    assert "&id" not in page.read_text()  # plain YAML: no anchors where the labels repeat
     documents = [d for d in yaml.safe_load_all(page.read_text()) if d]
     assert [d["kind"] for d in documents] == ["PersistentVolumeClaim", "Deployment", "Service"]
     image = documents[1]["spec"]["template"]["spec"]["containers"][0]["image"]

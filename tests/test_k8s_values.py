@@ -339,6 +339,16 @@ def test_a_context_that_does_not_fit_is_shortened_with_a_warning() -> None:
     ]
 
 
+def test_the_values_file_says_what_was_shortened(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "values.yaml"
+    assert run("k8s", "8b", "--gpu", "l4", "-o", str(out)) == 0
+    assert (
+        "# Note: 8b: max-model-len 32,768 does not fit one L4 24GB at share 0.9; written as 8,160"
+        in out.read_text()
+    )
+    assert "warning: 8b: max-model-len 32,768 does not fit" in capsys.readouterr().out
+
+
 def test_an_explicit_context_that_does_not_fit_is_refused() -> None:
     with pytest.raises(
         SizingError, match=r"SERVE_8B_MAX_MODEL_LEN=32768 does not fit.*Options: an FP8 profile"

@@ -224,7 +224,11 @@ def _header(argv: Sequence[str], profiles: Sequence[Profile], result: K8sValues)
         *_wrap(f"from {sources}. Regenerate rather than edit; add your own settings in a second -f file."),
         "",
         *_wrap(ROUTING_WHY),
-        *(["", *(_wrap(f"Note: {warning}") for warning in result.warnings)] if result.warnings else []),
+        *(
+            ["", *(line for warning in result.warnings for line in _wrap(f"Note: {warning}"))]
+            if result.warnings
+            else []
+        ),
     ]
 
 

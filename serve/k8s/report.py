@@ -19,11 +19,19 @@ from serve.k8s.values import K8sValues
 from serve.k8s.values_model import SecretRef
 
 
+class _PlainDumper(yaml.SafeDumper):
+    """No `&id001` anchors where one mapping appears twice (the page's labels): manifests stay plain."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
 def yaml_documents(documents: Sequence[dict[str, Any]], header: Sequence[str]) -> str:
     """Comment lines, then the documents separated by `---`, keys in the order they were built."""
     comments = "".join(f"# {line}\n" if line else "#\n" for line in header)
     body = "---\n".join(
-        yaml.safe_dump(doc, sort_keys=False, width=110, allow_unicode=True) for doc in documents
+        yaml.dump(doc, Dumper=_PlainDumper, sort_keys=False, width=110, allow_unicode=True)
+        for doc in documents
     )
     return comments + body
 
