@@ -6,6 +6,7 @@ import argparse
 import re
 import shlex
 import sys
+import textwrap
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,7 +20,15 @@ from serve.k8s.capacity import DEFAULT_TOKENS_PER_CHAT, capacity_row
 from serve.k8s.chart import CHART_COMMIT, CHART_NAME, CHART_VERSION
 from serve.k8s.page_manifests import PageOptions, page_manifests, page_name
 from serve.k8s.report import capacity_table, print_next_steps, sizing_table, write_atomically, yaml_documents
-from serve.k8s.values import ROUTING_WHY, Autoscale, K8sOptions, K8sValues, build_values, default_secret
+from serve.k8s.values import (
+    ROUTING_WHY,
+    Autoscale,
+    K8sOptions,
+    K8sValues,
+    build_values,
+    default_secret,
+    validation_message,
+)
 from serve.k8s.values_model import SecretRef
 from serve.planner.gpus import GPUS, find_gpu
 
@@ -232,15 +241,8 @@ def _header(argv: Sequence[str], profiles: Sequence[Profile], result: K8sValues)
     ]
 
 
-def _wrap(text: str, width: int = 106) -> list[str]:
-    lines, line = [], ""
-    for word in text.split():
-        if line and len(line) + 1 + len(word) > width:
-            lines.append(line)
-            line = word
-        else:
-            line = f"{line} {word}".strip()
-    return [*lines, line]
+def _wrap(text: str) -> list[str]:
+    return textwrap.wrap(text, width=106, break_on_hyphens=False, break_long_words=False)
 
 
 def run(args: argparse.Namespace, out: Console) -> int:
@@ -271,8 +273,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
         image_tag, compose_page_image = _compose_images(args.compose_file)
         result = build_values(profiles, image_tag, options)
     except ValidationError as error:
-        item = error.errors()[0]
-        raise ProfileError(f"{'.'.join(str(p) for p in item['loc'])}: {item['msg']}") from None
+        raise ProfileError(validation_message(error)) from None
     header = _header(args.argv, profiles, result)
     page_image = args.frontend_image or compose_page_image or "qwen3-vl-frontend:local"
     files: list[tuple[Path, str]] = []

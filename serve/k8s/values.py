@@ -156,7 +156,7 @@ def _model_spec(profile: Profile, sizing: PodSizing, image_tag: str, options: K8
             extraArgs=flags.extra_args,
         )
     except ValidationError as error:
-        raise ProfileError(f"{profile.path}: {_first_error(error)}") from None
+        raise ProfileError(f"{profile.path}: {validation_message(error)}") from None
     return ModelSpec(
         name=s.served_name,
         repository=VLLM_IMAGE,
@@ -181,9 +181,12 @@ def _model_spec(profile: Profile, sizing: PodSizing, image_tag: str, options: K8
     )
 
 
-def _first_error(error: ValidationError) -> str:
+def validation_message(error: ValidationError) -> str:
+    """The first problem pydantic found, as `key: what is wrong`."""
     item = error.errors()[0]
-    return f"{'.'.join(str(part) for part in item['loc'])}: {item['msg']}"
+    where = ".".join(str(part) for part in item["loc"])
+    message = item["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}" if where else message
 
 
 def build_values(profiles: Sequence[Profile], image_tag: str, options: K8sOptions) -> K8sValues:
