@@ -322,5 +322,8 @@ class ChartValues(_Strict):
     router_spec: RouterSpec = Field(alias="routerSpec", description="The router in front of them.")
 
     def to_values(self) -> dict[str, Any]:
-        """Plain data for YAML, chart key names, nothing unset."""
-        return json.loads(self.model_dump_json(by_alias=True, exclude_none=True))
+        """Plain data for YAML, chart key names, nothing unset; checked again against this description, so
+        what is written is exactly what it allows."""
+        values = json.loads(self.model_dump_json(by_alias=True, exclude_none=True))
+        ChartValues.model_validate(values)
+        return values
