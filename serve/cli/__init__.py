@@ -33,7 +33,7 @@ Examples:
   serve plan 8b 4b --gpu l4   will both fit on one L4?
   serve up 4b                 start vLLM with profiles/4b.yaml (port 8001)
   serve status                which model servers are up, what they serve
-  serve k8s 8b 4b --gpu l40s  Helm values for vLLM production-stack on Kubernetes
+  serve k8s 8b 4b --gpu l40s  Helm values for Kubernetes (production-stack)
 Run serve COMMAND --help for the options of a command."""
 
 # Mistakes a user can make, reported as one line; each message says what was wrong and what to do.
