@@ -1,14 +1,16 @@
-"""`serve check`: every profile valid, and docker-compose.yml agreeing with the profiles and the frontend.
+"""`serve check`: every profile valid, docker-compose.yml agreeing with the profiles and the frontend, and the
+configured default set able to start on this machine's GPU (or the one named with --gpu).
 
-Clashes (ports, served names, GPU shares) only matter between instances that run at the same time: the
-vLLM services of the compose file, or the profiles named together on the command line.
+Clashes (ports, served names) only matter between instances that run at the same time: the vLLM services of
+the compose file, or the profiles named together on the command line. Whether they fit is the placement's
+call (serve.planner.placement), made on the GPUs found.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -17,8 +19,11 @@ from serve.compose.structure import SKIPPED_WITHOUT_SPEC
 from serve.config.environment import environ_with_dotenv
 from serve.config.profile import Profile, ProfileError, load_profile, profile_paths, resolve_profile_path
 from serve.config.secrets import DOTENV_FILE, secret_warnings
+from serve.planner.detect import GpuSurvey
 from serve.planner.model_facts import UnknownModelError, model_facts
-from serve.planner.plan import MAX_SHARED_FRACTION, total_share
+from serve.planner.placement import Fit, Layout
+from serve.planner.plan import MAX_GPU_SHARE, total_share
+from serve.planner.resolve import Resolution, loader, resolve
 
 SPEC_SKIPPED = (
     "checked without the Compose Specification validator (compose-spec is not installed; pip install "
@@ -43,6 +48,7 @@ class CheckReport:
     profiles: list[Profile]
     errors: list[Finding]
     warnings: list[Finding]
+    gpu_lines: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -68,7 +74,8 @@ def check_model_limits(profile: Profile) -> list[Finding]:
 
 
 def check_run_together(profiles: Sequence[Profile], where: str) -> list[Finding]:
-    """Instances that run at once need distinct ports and served names, and GPU shares that add up."""
+    """Instances that run at once need distinct ports and served names; shares set by hand that add up to
+    more than one GPU's are worth a warning (whether they fit is the placement's call, on the GPUs found)."""
     findings = []
     ports = Counter(p.settings.port for p in profiles)
     for port, count in ports.items():
@@ -82,28 +89,71 @@ def check_run_together(profiles: Sequence[Profile], where: str) -> list[Finding]
             findings.append(
                 Finding(where, f"served name {name!r} is used by {names}; clients could not tell them apart")
             )
-    total = total_share(p.settings.gpu_memory_utilization for p in profiles)
-    if len(profiles) > 1 and total > MAX_SHARED_FRACTION:
+    explicit = [p for p in profiles if p.explicit_share]
+    total = total_share(p.explicit_share[0] for p in explicit if p.explicit_share)
+    if len(explicit) > 1 and total > MAX_GPU_SHARE:
         findings.append(
             Finding(
                 where,
-                f"gpu-memory-utilization of {', '.join(p.name for p in profiles)} adds up to {total} "
-                f"> {MAX_SHARED_FRACTION}: they cannot share one GPU; lower the fractions "
-                "(SERVE_<FAMILY>_GPU_MEMORY_UTILIZATION)",
+                f"the gpu-memory-utilization set for {', '.join(p.name for p in explicit)} adds up to {total} "
+                f"> {MAX_GPU_SHARE}: they can run together only on different GPUs; lower them or unset them "
+                "(SERVE_<FAMILY>_GPU_MEMORY_UTILIZATION) to let the placement size them",
+                warning=True,
             )
         )
     return findings
 
 
+def check_placement(resolution: Resolution, default_set: Sequence[str], where: str) -> list[Finding]:
+    """The instances in `default_set` start on the GPUs found, and together when there are several."""
+    placement = resolution.placement
+    if placement is None:
+        return []
+    findings = []
+    for instance in placement.instances:
+        in_default = instance.profile in default_set
+        for warning in instance.warnings:
+            findings.append(
+                Finding(where, warning, warning=not (in_default and instance.fit is Fit.WONT_START))
+            )
+        if instance.fit is Fit.REFUSED:
+            options = resolution.alternatives.get(instance.profile, [])
+            message = f"{instance.profile} cannot start: {instance.refusal}" + (
+                f"; instead: {'; '.join(options)}" if options else ""
+            )
+            findings.append(Finding(where, message, warning=not in_default))
+    if placement.layout is Layout.CANNOT_RUN_TOGETHER and len(default_set) > 1:
+        options = resolution.alternatives.get("together", [])
+        findings.append(
+            Finding(where, f"{placement.refusal}" + (f"; instead: {'; '.join(options)}" if options else ""))
+        )
+    return findings
+
+
+def default_services(compose: ComposeFile, env: Mapping[str, str]) -> list[str]:
+    """The vLLM services `docker compose up` starts: no compose profile, or one named in COMPOSE_PROFILES."""
+    active = {name.strip() for name in env.get("COMPOSE_PROFILES", "").split(",") if name.strip()}
+    return [
+        s.name
+        for s in compose.vllm_services()
+        if not s.compose_profiles or "*" in active or active & set(s.compose_profiles)
+    ]
+
+
 def check_compose(
-    compose: ComposeFile, profiles_dir: Path, env: Mapping[str, str], reported: Collection[str] = ()
+    compose: ComposeFile,
+    profiles_dir: Path,
+    env: Mapping[str, str],
+    reported: Collection[str] = (),
+    running: dict[str, Profile] | None = None,
 ) -> list[Finding]:
     """Each vLLM service runs an existing, valid profile on the profile's port; the frontend is told them.
 
     `reported`: profiles whose errors are already reported; their services and the frontend endpoints
-    that name them are not checked again (one mistake, one error)."""
+    that name them are not checked again (one mistake, one error). `running` collects the services'
+    profiles (service name -> profile) for the placement check."""
     findings: list[Finding] = []
-    running: dict[str, Profile] = {}
+    running = {} if running is None else running
     skipped: set[str] = set()
     where = str(compose.path)
     for service in compose.vllm_services():
@@ -184,8 +234,10 @@ def run_check(
     compose_path: Path | None,
     together: Sequence[str] = (),
     environ: Mapping[str, str] | None = None,
+    survey: GpuSurvey | None = None,
 ) -> CheckReport:
-    """Validate every profile in `profiles_dir`, then the compose file, then the named set run together.
+    """Validate every profile in `profiles_dir`, then the compose file, then the named set run together;
+    with GPUs (`survey`), place the compose stack and the named set on them.
 
     The variables are the ones each consumer reads: without a compose file, `.env` in the working directory
     and the environment (as `serve up` does); with one, the `.env` beside it and the environment (as Compose
@@ -221,15 +273,28 @@ def run_check(
         Finding(f"profile{'s' if len(names) > 1 else ''} {', '.join(names)}", problem)
         for problem, names in override_errors.items()
     ]
+    findings: list[Finding] = []
+    gpu_lines: list[str] = []
+    gpus_found = survey is not None and survey.found
     if compose_path is not None:
         try:
             compose = load_compose(compose_path, environ)
         except ComposeError as exc:
             errors.append(Finding(str(compose_path), str(exc)))
         else:
-            errors += check_compose(compose, profiles_dir, env, reported=broken)
+            services: dict[str, Profile] = {}
+            findings += check_compose(compose, profiles_dir, env, reported=broken, running=services)
             if not compose.spec_checked:
                 warnings.append(Finding(str(compose_path), SPEC_SKIPPED, warning=True))
+            if gpus_found and services:
+                assert survey is not None
+                defaults = [
+                    services[name].name for name in default_services(compose, env) if name in services
+                ]
+                resolution = resolve(list(services.values()), survey, load=loader(profiles_dir, env))
+                gpu_lines += _placement_lines(resolution, "docker compose")
+                where = f"{compose_path} on {', '.join(g.name for g in survey.gpus)}"
+                findings += check_placement(resolution, defaults, where)
     if together:
         named: list[Profile] = []
         for name in together:
@@ -238,8 +303,25 @@ def run_check(
                 named.append(profile)
             elif finding is not None:
                 errors.append(finding)
-        errors += check_run_together(named, "profiles run together")
-    return CheckReport(profiles=list(loaded.values()), errors=errors, warnings=warnings)
+        findings += check_run_together(named, "profiles run together")
+        if gpus_found and named:
+            assert survey is not None
+            resolution = resolve(named, survey, load=loader(profiles_dir, env))
+            gpu_lines += _placement_lines(resolution, " + ".join(p.name for p in named))
+            findings += check_placement(resolution, [p.name for p in named], "profiles run together")
+    if survey is not None:
+        gpu_lines.insert(0, survey.describe() if survey.found else f"GPU: not checked: {survey.describe()}; "
+                         "pass --gpu NAME to check the placement for a GPU")  # fmt: skip
+    errors += [f for f in findings if not f.warning]
+    warnings += [f for f in findings if f.warning]
+    return CheckReport(profiles=list(loaded.values()), errors=errors, warnings=warnings, gpu_lines=gpu_lines)
+
+
+def _placement_lines(resolution: Resolution, label: str) -> list[str]:
+    placement = resolution.placement
+    if placement is None:
+        return []
+    return [f"placement ({label}): {placement.summary()}"] + [f"  {i.line()}" for i in placement.instances]
 
 
 def _named_profile(

@@ -12,6 +12,7 @@ import yaml
 
 from serve.check import run_check
 from serve.cli import main
+from tests.helpers.fake_nvidia_smi import install_capture, path_with
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -97,9 +98,13 @@ def test_served_name_clash_between_profiles_run_together(project: Path) -> None:
     assert any("served name 'qwen3-vl-8b' is used by" in e for e in errors)
 
 
-def test_gpu_shares_that_cannot_fit_together(project: Path) -> None:
-    errors = check(project, environ={"SERVE_4B_GPU_MEMORY_UTILIZATION": "0.5"})
-    assert any("adds up to 1.05 > 0.95" in e for e in errors)
+def test_gpu_shares_set_by_hand_that_cannot_share_a_gpu(project: Path) -> None:
+    """Without a GPU to place on, shares chosen by hand that exceed one GPU's 0.9 are a warning (they would
+    fit on two GPUs); on one GPU the placement refuses to run them together."""
+    environ = {"SERVE_8B_GPU_MEMORY_UTILIZATION": "0.6", "SERVE_4B_GPU_MEMORY_UTILIZATION": "0.5"}
+    report = run_check(project / "profiles", project / "docker-compose.yml", (), environ)
+    assert report.errors == []
+    assert any("adds up to 1.1 > 0.9" in str(w) for w in report.warnings)
 
 
 def test_compose_service_naming_a_missing_profile(project: Path) -> None:
@@ -180,6 +185,7 @@ def test_one_bad_override_is_one_error_naming_the_variable_and_every_profile_it_
     assert where.startswith("profiles ") and set(where.removeprefix("profiles ").split(", ")) == {
         "4b",
         "4b-fp8",
+        "4b-long",
         "4b-thinking",
     }
     assert problem.startswith("gpu-memory-utilization")
@@ -225,3 +231,61 @@ def test_without_compose_spec_the_structure_is_still_checked_and_the_skip_is_sai
     compose.write_text(compose.read_text().replace("  ipc: host", "  ipcc: host"))
     errors = check(project)
     assert any("unknown service key 'ipcc'" in e and "did you mean 'ipc'" in e for e in errors), errors
+
+
+# ------------------------------------------------------------------------- the GPU (FAKE nvidia-smi: none here)
+
+
+def check_on(capture: str, project: Path, tmp_path: Path, monkeypatch, capsys, *args: str) -> tuple[int, str]:
+    monkeypatch.setenv("PATH", path_with(install_capture(tmp_path / "bin", capture)))
+    monkeypatch.delenv("SERVE_GPU", raising=False)
+    monkeypatch.chdir(project)
+    code = main(["--profiles-dir", str(project / "profiles"), "check", *args])
+    return code, capsys.readouterr().out
+
+
+def test_the_default_set_starts_on_the_detected_gpu(
+    project: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    code, out = check_on("l4", project, tmp_path, monkeypatch, capsys)
+    assert code == 0, out
+    assert "GPU 0: NVIDIA L4, 22.5 GiB, 0.5 GiB in use" in out
+    assert "placement (docker compose): 8b + 4b: cannot run together" in out
+    assert "4b on GPU 0 (NVIDIA L4, 22.5 GiB): share 0.90, context 32,768" in out
+    assert "check passed" in out
+
+
+def test_both_models_by_default_on_one_24gb_gpu_fail(
+    project: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("COMPOSE_PROFILES", "8b,4b")
+    code, out = check_on("rtx4090", project, tmp_path, monkeypatch, capsys)
+    assert code == 1
+    assert "8b and 4b cannot run at the same time on GPU 0 (NVIDIA GeForce RTX 4090" in out
+    assert "instead: run one at a time" in out and "a second GPU like this one" in out
+
+
+def test_a_default_that_cannot_start_fails_and_names_the_alternative(
+    project: Path, tmp_path: Path, monkeypatch, capsys
+) -> None:
+    code, out = check_on("rtx3060", project, tmp_path, monkeypatch, capsys)
+    assert code == 1
+    assert "error" in out and "4b cannot start: the weights" in out and "the FP8 profile 4b-fp8" in out
+    assert "warning" in out and "8b cannot start" in out  # not in the default set: a warning only
+    code, out = check_on("rtx3060", project, tmp_path, monkeypatch, capsys, "--gpu", "l40s")  # named GPU wins
+    assert code == 0 and "(as given with --gpu)" in out
+
+
+def test_profiles_named_together_are_placed_too(project: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    code, out = check_on("l40s", project, tmp_path, monkeypatch, capsys, "8b", "4b-fp8")
+    assert code == 0 and "placement (8b + 4b-fp8): 8b + 4b-fp8: together on one GPU" in out
+    code, out = check_on("l4", project, tmp_path, monkeypatch, capsys, "8b-fp8", "4b")
+    assert code == 1 and "8b-fp8 and 4b cannot run at the same time" in out
+
+
+def test_without_a_gpu_the_placement_is_not_checked_and_says_so(project: Path, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    monkeypatch.delenv("SERVE_GPU", raising=False)
+    monkeypatch.chdir(project)
+    assert main(["--profiles-dir", str(project / "profiles"), "check"]) == 0
+    assert "GPU: not checked: no NVIDIA GPU found (nvidia-smi is not on PATH)" in capsys.readouterr().out

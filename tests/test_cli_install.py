@@ -30,7 +30,7 @@ def test_fresh_venv_with_only_the_declared_dependencies_runs_plan_and_check(tmp_
     # From another folder, so the installed package (not the checkout) answers; profiles via the variable.
     env = {"PATH": "/usr/bin:/bin", "SERVE_PROFILES_DIR": str(REPO / "profiles")}
     plan = subprocess.run(
-        [str(python), "-m", "serve", "plan", "8b", "--json"],
+        [str(python), "-m", "serve", "plan", "8b", "--gpu", "h100", "--json"],
         cwd=tmp_path,
         env=env,
         capture_output=True,
@@ -38,7 +38,7 @@ def test_fresh_venv_with_only_the_declared_dependencies_runs_plan_and_check(tmp_
         timeout=120,
     )
     assert plan.returncode == 0, plan.stderr
-    result = json.loads(plan.stdout)
+    result = json.loads(plan.stdout)["profiles"][0]
     assert abs(result["weights_gib"] - 16.3) / 16.3 < 0.05 and result["kv_bytes_per_token"] == 147_456
     check = subprocess.run(
         [str(env_dir / "bin" / "serve"), "check", "--compose-file", str(REPO / "docker-compose.yml")],

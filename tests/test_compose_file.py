@@ -183,8 +183,11 @@ def test_dotenv_values_reach_the_services(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("SERVE_8B_PROFILE=8b-fp8\nSERVE_8B_MAX_MODEL_LEN=16384\n")
     services = load_compose(path, {"SERVE_8B_MAX_MODEL_LEN": "8192"}).services
     assert services["vllm-8b"].profile_name == "8b-fp8"
-    assert services["vllm-8b"].environment["SERVE_MAX_MODEL_LEN"] == "8192"
-    assert services["vllm-4b"].environment["SERVE_MAX_MODEL_LEN"] == ""
+    # Both services get the whole stack's settings (each plans both slots).
+    for name in ("vllm-8b", "vllm-4b"):
+        assert services[name].environment["SERVE_8B_MAX_MODEL_LEN"] == "8192"
+        assert services[name].environment["SERVE_8B_PROFILE"] == "8b-fp8"
+        assert services[name].environment["SERVE_4B_MAX_MODEL_LEN"] == ""
 
 
 def test_committed_dotenv_starts_4b_and_holds_no_secret() -> None:
@@ -196,10 +199,11 @@ def test_committed_dotenv_starts_4b_and_holds_no_secret() -> None:
 
 def test_committed_dotenv_documents_every_variable() -> None:
     text = (REPO / ".env").read_text()
-    variables = ["VLLM_IMAGE_TAG", "BIND_ADDRESS"]
+    variables = ["VLLM_IMAGE_TAG", "BIND_ADDRESS", "SERVE_GPU"]
     for family in ("8B", "4B"):
         variables += [
-            f"SERVE_{family}_{suffix}" for suffix in ("PROFILE", "GPU_MEMORY_UTILIZATION", "MAX_MODEL_LEN")
+            f"SERVE_{family}_{suffix}"
+            for suffix in ("PROFILE", "GPU_MEMORY_UTILIZATION", "MAX_MODEL_LEN", "GPU")
         ]
         variables.append(f"SERVE_{family}_QUANTIZATION")
     for variable in variables:
@@ -243,7 +247,7 @@ def profile_port(name: str) -> int:
     return yaml.safe_load((REPO / "profiles" / f"{name}.yaml").read_text())["port"]
 
 
-@pytest.mark.parametrize("variant", ["", "-thinking", "-fp8"])
+@pytest.mark.parametrize("variant", ["", "-thinking", "-fp8", "-long"])
 def test_vllm_services_run_their_profile_on_its_port(variant: str) -> None:
     compose = load({"SERVE_8B_PROFILE": f"8b{variant}", "SERVE_4B_PROFILE": f"4b{variant}"})
     for service in compose.vllm_services():
@@ -261,7 +265,12 @@ def test_vllm_services_runtime_settings() -> None:
         mounts = {mount.target: mount for mount in service.mounts}
         assert mounts["/profiles"].source == "./profiles"
         assert mounts["/profiles"].read_only
-        assert mounts["/serve/vllm-entrypoint.sh"].read_only
+        assert mounts["/opt/qwen3-vl/vllm-entrypoint.sh"].read_only
+        # The placement code the entrypoint runs, read-only.
+        assert (mounts["/opt/qwen3-vl/serve"].source, mounts["/opt/qwen3-vl/serve"].read_only) == (
+            "./serve",
+            True,
+        )
         assert (mounts["/root/.cache/huggingface"].type, mounts["/root/.cache/huggingface"].source) == (
             "volume",
             "hf-cache",
@@ -269,11 +278,15 @@ def test_vllm_services_runtime_settings() -> None:
         assert service.ipc == "host"
         assert service.gpu_reserved
         assert service.restart == "unless-stopped"
+        stack = {
+            f"SERVE_{family}_{suffix}"
+            for family in ("8B", "4B")
+            for suffix in ("PROFILE", "GPU_MEMORY_UTILIZATION", "MAX_MODEL_LEN", "QUANTIZATION", "GPU")
+        }
         assert set(service.environment) == {
             "SERVE_PROFILE",
-            "SERVE_GPU_MEMORY_UTILIZATION",
-            "SERVE_MAX_MODEL_LEN",
-            "SERVE_QUANTIZATION",
+            "SERVE_GPU",
+            *stack,
             "SERVE_ENV_HF_TOKEN",
             "SERVE_ENV_VLLM_API_KEY",
             "VLLM_MEDIA_URL_ALLOW_REDIRECTS",
@@ -286,7 +299,7 @@ def test_vllm_entrypoint_and_healthcheck_timing() -> None:
     raw = yaml.safe_load(COMPOSE_FILE.read_text())
     for name in ("vllm-8b", "vllm-4b"):
         service = raw["services"][name]
-        assert service["entrypoint"] == ["/bin/sh", "/serve/vllm-entrypoint.sh"]
+        assert service["entrypoint"] == ["/bin/sh", "/opt/qwen3-vl/vllm-entrypoint.sh"]
         healthcheck = service["healthcheck"]
         assert {"interval", "timeout", "retries", "start_period"} <= set(healthcheck)
         assert healthcheck["start_period"] == "30m"  # a first download of 17 GB of weights
@@ -301,9 +314,11 @@ def test_overrides_default_to_empty_and_follow_the_environment() -> None:
         "VLLM_API_KEY": "k",
     }
     services = load(environ).services
-    assert services["vllm-4b"].environment["SERVE_GPU_MEMORY_UTILIZATION"] == "0.9"
-    assert services["vllm-4b"].environment["SERVE_QUANTIZATION"] == "fp8"
-    assert services["vllm-8b"].environment["SERVE_QUANTIZATION"] == ""
+    for name in ("vllm-8b", "vllm-4b"):
+        assert services[name].environment["SERVE_4B_GPU_MEMORY_UTILIZATION"] == "0.9"
+        assert services[name].environment["SERVE_4B_QUANTIZATION"] == "fp8"
+        assert services[name].environment["SERVE_8B_QUANTIZATION"] == ""
+        assert services[name].environment["SERVE_8B_GPU"] == ""
     assert services["vllm-8b"].environment["SERVE_ENV_VLLM_API_KEY"] == "k"
     assert services["frontend"].environment["FRONTEND_API_KEY"] == "k"
     assert load().services["frontend"].environment["FRONTEND_API_KEY"] == ""

@@ -18,7 +18,7 @@ from serve.config.profile import (
 
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "profiles"
-SHIPPED = {"8b", "4b", "8b-thinking", "4b-thinking", "8b-fp8", "4b-fp8"}
+SHIPPED = {"8b", "4b", "8b-thinking", "4b-thinking", "8b-fp8", "4b-fp8", "8b-long", "4b-long"}
 
 
 def write_profile(directory: Path, name: str, **changes: object) -> Path:
@@ -40,18 +40,50 @@ def test_every_shipped_profile_loads_with_what_starts_reliably() -> None:
     assert names >= SHIPPED
     for path in profile_paths(PROFILES):
         s = load_profile(path, {}).settings
-        assert s.max_model_len < 262144, f"{path}: the 262,144 default never fits"
+        if path.stem.endswith("-long"):  # the model card's 256K, with the KV cache halved
+            assert (s.max_model_len, s.kv_cache_dtype) == (262144, "fp8"), path
+        else:
+            assert s.max_model_len == 32768, f"{path}: 32K holds a chat with images and fits 24 GB GPUs"
         assert s.limit_mm_per_prompt["video"] == 0
-        assert 0 < s.gpu_memory_utilization <= 1
+        # No share in the shipped files: the placement sizes it for the GPU it finds.
+        assert s.gpu_memory_utilization is None, f"{path}: leave gpu-memory-utilization to the placement"
         assert s.model_extra["allowed-media-domains"] == ["none.invalid"]
         assert "host" not in s.model_extra, "the container must listen on all interfaces; serve up binds"
 
 
-def test_8b_and_4b_defaults_share_one_gpu() -> None:
-    total = sum(
-        load_profile(PROFILES / f"{n}.yaml", {}).settings.gpu_memory_utilization for n in ("8b", "4b")
-    )
-    assert total <= 0.9
+def test_a_share_written_in_a_profile_or_set_by_variable_is_explicit(tmp_path: Path) -> None:
+    """The placement sizes the share unless the user chose one: in the file, or with the variable."""
+    assert load_profile(PROFILES / "8b.yaml", {}).explicit_share is None
+    edited = write_profile(tmp_path, "8b", gpu_memory_utilization=0.7)
+    assert load_profile(edited, {}).explicit_share == (0.7, str(edited))
+    by_variable = load_profile(edited, {"SERVE_8B_GPU_MEMORY_UTILIZATION": "0.6"})
+    assert by_variable.explicit_share == (0.6, "SERVE_8B_GPU_MEMORY_UTILIZATION")
+    # The profile's context is only the target; the variable insists on one.
+    assert load_profile(PROFILES / "8b.yaml", {}).explicit_max_model_len is None
+    insisted = load_profile(PROFILES / "8b.yaml", {"SERVE_8B_MAX_MODEL_LEN": "16384"})
+    assert insisted.explicit_max_model_len == (16384, "SERVE_8B_MAX_MODEL_LEN")
+
+
+@pytest.mark.parametrize("value", ["one", "-1", "0.5", "GPU-1234"])
+def test_gpu_pin_must_be_an_index(value: str) -> None:
+    with pytest.raises(ProfileError) as caught:
+        load_profile(PROFILES / "4b.yaml", {"SERVE_4B_GPU": value})
+    assert f"SERVE_4B_GPU={value!r} is not a GPU index" in str(caught.value)
+    assert load_profile(PROFILES / "4b.yaml", {"SERVE_4B_GPU": " 1 "}).gpu_pin == 1
+    assert load_profile(PROFILES / "4b.yaml", {"SERVE_4B_GPU": ""}).gpu_pin is None
+
+
+def test_variants_of_a_size_share_its_memory_and_its_port() -> None:
+    """The thinking profiles point to the base profile's "where it fits": same weights, same KV cache."""
+    for size in ("8b", "4b"):
+        base = load_profile(PROFILES / f"{size}.yaml", {}).settings
+        for variant in ("thinking", "fp8", "long"):
+            other = load_profile(PROFILES / f"{size}-{variant}.yaml", {}).settings
+            assert other.port == base.port
+        thinking = load_profile(PROFILES / f"{size}-thinking.yaml", {}).settings
+        memory_keys = ("max_model_len", "quantization", "dtype", "kv_cache_dtype", "tensor_parallel_size")
+        assert [getattr(thinking, k) for k in memory_keys] == [getattr(base, k) for k in memory_keys]
+        assert thinking.limit_mm_per_prompt == base.limit_mm_per_prompt
 
 
 def test_thinking_profiles_set_a_reasoning_parser_and_fp8_profiles_use_fp8_checkpoints() -> None:
@@ -73,7 +105,7 @@ def test_overrides_from_the_environment_apply_to_the_whole_family() -> None:
         "SERVE_8B_MAX_MODEL_LEN": "16k",
         "SERVE_8B_QUANTIZATION": "fp8",
     }
-    for name in ("8b", "8b-fp8", "8b-thinking"):
+    for name in ("8b", "8b-fp8", "8b-thinking", "8b-long"):
         profile = load_profile(PROFILES / f"{name}.yaml", env)
         assert profile.settings.gpu_memory_utilization == 0.92
         assert profile.settings.max_model_len == 16000
@@ -87,7 +119,7 @@ def test_overrides_from_the_environment_apply_to_the_whole_family() -> None:
             "fp8",
         ]
     untouched = load_profile(PROFILES / "4b.yaml", env)
-    assert untouched.settings.gpu_memory_utilization == 0.35
+    assert untouched.settings.gpu_memory_utilization is None
     assert untouched.override_args() == []
 
 

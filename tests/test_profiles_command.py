@@ -31,7 +31,16 @@ def test_lists_every_profile_with_its_slot_and_where_it_fits(capsys: pytest.Capt
     code, items = run_json(capsys, "--profiles-dir", str(PROFILES))
     assert code == 0
     by_name = {item["name"]: item for item in items}
-    assert set(by_name) == {"8b", "8b-fp8", "8b-thinking", "4b", "4b-fp8", "4b-thinking"}
+    assert set(by_name) == {
+        "8b",
+        "8b-fp8",
+        "8b-thinking",
+        "8b-long",
+        "4b",
+        "4b-fp8",
+        "4b-thinking",
+        "4b-long",
+    }
     assert {name: item["slot"] for name, item in by_name.items()} == {
         name: name.split("-")[0] for name in by_name
     }
@@ -39,11 +48,14 @@ def test_lists_every_profile_with_its_slot_and_where_it_fits(capsys: pytest.Capt
     eight = by_name["8b"]
     assert eight["served_name"] == "qwen3-vl-8b" and eight["max_model_len"] == 32768
     assert eight["select_with"] == "SERVE_8B_PROFILE=8b"
-    # What 8b.yaml's own comment says, computed: 80 GB at its share, A100 40GB alone only, L4 not at all.
-    assert eight["fits"]["H100 80GB SXM"] == "at its share"
-    assert eight["fits"]["A100 40GB"] == "alone (0.9)"
-    assert eight["fits"]["L4 24GB"] == "no"
-    assert by_name["8b-fp8"]["fits"]["L4 24GB"] != "no"  # the FP8 variant is the way onto 24 GB
+    # What 8b.yaml's own comment says, from the placement: beside 4b from 48 GB, A100 40GB alone only,
+    # a shorter context on an L4, not at all on a T4.
+    assert eight["fits"]["H100 80GB SXM"] == "full context beside the other slot"
+    assert eight["fits"]["A100 40GB"] == "full context, the GPU to itself"
+    assert eight["fits"]["L4 24GB"] == "shorter context"
+    assert eight["fits"]["T4 16GB"] == "no"
+    assert by_name["8b-fp8"]["fits"]["L4 24GB"] == "full context, the GPU to itself"  # FP8: 32K on 24 GB
+    assert eight["gpu_memory_utilization"] is None  # the placement sizes it
     # With no SERVE_*_PROFILE set, compose runs each slot's own profile.
     assert {name for name, item in by_name.items() if item["selected"]} == {"8b", "4b"}
 
@@ -59,7 +71,8 @@ def test_the_selected_variant_follows_the_environment_and_the_text_reads_well(
     assert "8b-fp8 (selected for its slot)" in text
     assert profile_summary(PROFILES / "4b-thinking.yaml") in text
     assert "slot 4b on port 8001: docker compose with SERVE_4B_PROFILE=4b-thinking" in text
-    assert "does not fit: " in text and "fits alone on the GPU only: A100 40GB" in text
+    assert "does not fit: " in text and "fits with the GPU to itself: " in text and "A100 40GB" in text
+    assert "GPU share sized by the placement" in text
 
 
 def test_an_invalid_profile_is_listed_with_its_error_and_fails(

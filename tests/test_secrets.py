@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,12 +165,14 @@ def test_the_vllm_entrypoint_prefers_the_shell_value_when_it_is_set(
 ) -> None:
     """docker/vllm-entrypoint.sh with a fake `vllm` that prints what it was given (no Docker here)."""
     (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "4b.yaml").write_text("model: x\n")
+    (tmp_path / "profiles" / "4b.yaml").write_text((REPO / "profiles" / "4b.yaml").read_text())
     (tmp_path / "bin").mkdir()
     write(tmp_path / "bin" / "vllm", FAKE_VLLM, mode=0o755)
     env = {
         "PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "SERVE_PROFILES_DIR": str(tmp_path / "profiles"),
+        "SERVE_ROOT": str(REPO),  # where compose mounts ./serve
+        "SERVE_PYTHON": sys.executable,
         "SERVE_PROFILE": "4b",
         "VLLM_API_KEY": env_file_value,  # what env_file (secrets.env) put there
         "SERVE_ENV_VLLM_API_KEY": shell_value,  # what compose interpolated from the shell / .env

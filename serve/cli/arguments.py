@@ -6,11 +6,14 @@ import argparse
 import ipaddress
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from serve.config.environment import environ_with_dotenv
 from serve.config.profile import Profile, load_profile, resolve_profile_path
+from serve.planner.detect import GpuSurvey, survey_gpus
+from serve.planner.gpus import GPUS
 
 
 class HelpFormatter(argparse.HelpFormatter):
@@ -125,6 +128,34 @@ def endpoint(text: str) -> tuple[str, str]:
     return name.strip() or f"{parts.hostname}:{port}", url.rstrip("/")
 
 
-def load(name_or_file: str, profiles_dir: Path | None) -> Profile:
-    """A profile by name (8b) or file path, with its overrides applied."""
-    return load_profile(resolve_profile_path(name_or_file, profiles_dir))
+def load(name_or_file: str, profiles_dir: Path | None, environ: Mapping[str, str] | None = None) -> Profile:
+    """A profile by name (8b) or file path, with its overrides applied (default: .env, then the environment)."""
+    return load_profile(resolve_profile_path(name_or_file, profiles_dir), environ)
+
+
+def settings_environ() -> dict[str, str]:
+    """The variables `serve` reads: .env in the working directory, overridden by the environment."""
+    return environ_with_dotenv(Path(".env"))
+
+
+def add_gpu_options(parser: argparse.ArgumentParser) -> None:
+    """--gpu / --gpu-memory-gib: name the GPU instead of asking nvidia-smi (also SERVE_GPU)."""
+    gpu = parser.add_mutually_exclusive_group()
+    gpu.add_argument(
+        "--gpu",
+        default=None,
+        metavar="NAME",
+        help=f"plan for this GPU instead of the detected one: {', '.join(GPUS)}; 2xl4 for two, 24 for 24 GiB "
+        "(default: what nvidia-smi reports, else $SERVE_GPU)",
+    )
+    gpu.add_argument(
+        "--gpu-memory-gib",
+        type=positive_gib,
+        default=None,
+        metavar="N",
+        help="instead of --gpu: one GPU of N GiB",
+    )
+
+
+def gpu_survey(args: argparse.Namespace, environ: Mapping[str, str]) -> GpuSurvey:
+    return survey_gpus(gpu=args.gpu, gpu_memory_gib=args.gpu_memory_gib, environ=environ)

@@ -22,6 +22,7 @@ from serve.config.profile import (
 )
 from serve.planner.fit import Fit, gpu_fits
 from serve.planner.model_facts import UnknownModelError
+from serve.planner.resolve import stack_with
 
 NAME = "profiles"
 
@@ -41,8 +42,14 @@ class ProfileListing(BaseModel):
     served_name: str | None = Field(default=None, description="Model id clients send.")
     port: int | None = Field(default=None, description="Port of the slot.")
     max_model_len: int | None = Field(default=None, description="Context length in tokens.")
-    gpu_memory_utilization: float | None = Field(default=None, description="Share of the whole GPU.")
-    fits: dict[str, Fit] = Field(default_factory=dict, description="GPU -> at its share, alone, or no.")
+    gpu_memory_utilization: float | None = Field(
+        default=None,
+        description="Share of the whole GPU set in the profile or by variable; None: the placement's.",
+    )
+    fits: dict[str, Fit] = Field(
+        default_factory=dict,
+        description="GPU -> beside the other slot, alone, with a shorter context, or no.",
+    )
     error: str | None = Field(default=None, description="Why the profile cannot be used, if it cannot.")
 
 
@@ -51,9 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         NAME,
         help="list the profiles: what each is for, its slot and port, on which GPUs it fits",
         description="Lists every profile with its one-line summary, the slot (port) it runs in, what it "
-        "serves, and where it fits by serve plan's arithmetic: at its own GPU share (so beside the other "
-        "slot's default), only alone on the GPU, or not at all. Overrides from .env and the environment "
-        "apply.",
+        "serves, and where it fits as the placement sizes it (serve plan): at its full context beside the "
+        "other slot's model on one GPU, only with the GPU to itself, with a shorter context, or not at all. "
+        "Overrides from .env and the environment apply.",
     )
     profiles.add_argument("--json", action="store_true", help="print a JSON list instead")
 
@@ -75,7 +82,11 @@ def listing(path: Path, env: dict[str, str]) -> ProfileListing:
         return ProfileListing(**base, error=str(exc).splitlines()[0])
     s = profile.settings
     try:
-        fits = gpu_fits(profile)
+        stack = stack_with(profile, path.parent, env)
+    except ProfileError:
+        stack = []  # the other slot's profile is broken (listed with its error): where this one fits alone
+    try:
+        fits = gpu_fits(profile, stack)
     except UnknownModelError:
         fits = {}  # a checkpoint the planner has no facts for: serve plan says why
     return ProfileListing(
@@ -100,7 +111,11 @@ def _print(out: Console, item: ProfileListing, prog: str) -> None:
         return
     out.print(
         f"    {item.model} served as {item.served_name}, {item.max_model_len:,} tokens, "
-        f"{item.gpu_memory_utilization:g} of the GPU",
+        + (
+            f"{item.gpu_memory_utilization:g} of the GPU"
+            if item.gpu_memory_utilization is not None
+            else "GPU share sized by the placement"
+        ),
         highlight=False,
         markup=False,
     )
@@ -111,8 +126,9 @@ def _print(out: Console, item: ProfileListing, prog: str) -> None:
         markup=False,
     )
     for fit, label in (
-        (Fit.AT_SHARE, f"fits at {item.gpu_memory_utilization:g}"),
-        (Fit.ALONE, "fits alone on the GPU only"),
+        (Fit.BESIDE, "fits beside the other slot's model"),
+        (Fit.ALONE, "fits with the GPU to itself"),
+        (Fit.SHORTER, "starts with a shorter context"),
         (Fit.NO, "does not fit"),
     ):
         gpus = [gpu for gpu, found in item.fits.items() if found is fit]
@@ -136,7 +152,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
     prog = program_name()
     out.print(
         f"{len(items)} profiles in {profiles_dir}. A slot is one port: its variants are alternatives, run "
-        "one at a time. GPU fit by serve plan's arithmetic at the profile's context length.\n",
+        "one at a time. GPU fit as the placement sizes it (serve plan), at the profile's context length.\n",
         highlight=False,
     )
     for item in items:

@@ -88,8 +88,9 @@ class ProfileSettings(BaseModel):
         description="Name(s) clients use as `model`; the first is what responses report."
     )
     port: int = Field(ge=1, le=65535, description="Port vLLM listens on (container and bare metal).")
-    gpu_memory_utilization: float = Field(
-        0.9, description="Fraction of the WHOLE GPU this instance may use, in (0, 1]."
+    gpu_memory_utilization: float | None = Field(
+        None,
+        description="Fraction of the WHOLE GPU this instance may use, in (0, 1]; unset: the placement decides.",
     )
     max_model_len: int = Field(description="Longest prompt + answer in tokens; sizes the KV cache.")
     limit_mm_per_prompt: dict[str, int] = Field(
@@ -115,8 +116,8 @@ class ProfileSettings(BaseModel):
 
     @field_validator("gpu_memory_utilization")
     @classmethod
-    def _fraction(cls, value: float) -> float:
-        if not 0 < value <= 1:
+    def _fraction(cls, value: float | None) -> float | None:
+        if value is not None and not 0 < value <= 1:
             raise ValueError(f"{value} is outside (0, 1]; it is a fraction of the whole GPU, e.g. 0.9")
         return value
 
@@ -196,6 +197,26 @@ class Profile:
         """vLLM CLI flags for the overrides; CLI flags win over the config file in vLLM."""
         return self.overrides.as_cli_args()
 
+    @property
+    def gpu_pin(self) -> int | None:
+        """The GPU index SERVE_<FAMILY>_GPU chose by hand (validated when the profile is loaded)."""
+        return None if self.overrides.gpu is None else int(self.overrides.gpu)
+
+    @property
+    def explicit_share(self) -> tuple[float, str] | None:
+        """A gpu-memory-utilization the user chose, and where: the variable, else this file. None: the
+        placement sizes it (the shipped profiles leave it out)."""
+        share = self.settings.gpu_memory_utilization
+        if share is None:
+            return None
+        return share, self.overrides.variable_names().get("gpu-memory-utilization", str(self.path))
+
+    @property
+    def explicit_max_model_len(self) -> tuple[int, str] | None:
+        """A max-model-len the user insists on (its variable); the profile's own value is only the target."""
+        variable = self.overrides.variable_names().get("max-model-len")
+        return None if variable is None else (self.settings.max_model_len, variable)
+
 
 def family_of(profile_name: str) -> str:
     return profile_name.split("-", 1)[0]
@@ -270,6 +291,11 @@ def load_profile(
         settings = ProfileSettings.model_validate(merged)
     except ValidationError as exc:
         raise ProfileError(_describe(exc, str(path), overrides.variable_names())) from exc
+    if overrides.gpu is not None and not overrides.gpu.isdigit():
+        raise ProfileError(
+            f"{overrides.gpu_variable}={overrides.gpu!r} is not a GPU index; give a number such as 0 or 1 "
+            "(nvidia-smi lists them), or leave it empty to let the placement choose"
+        )
     return Profile(name=name, path=path, settings=settings, overrides=overrides)
 
 

@@ -6,6 +6,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
+from serve.planner.plan import MAX_GPU_SHARE
+
 
 class Failure(Enum):
     KV_CACHE_TOO_SMALL = "kv-cache-too-small"
@@ -45,8 +47,8 @@ KNOWN_FAILURES: tuple[KnownFailure, ...] = (
         Failure.GPU_MEMORY_TAKEN,
         re.compile(r"Free memory on device .* is less than desired GPU memory utilization"),
         "Another process holds part of the GPU (often the other model). Start instances one after another, "
-        "lower {family}_GPU_MEMORY_UTILIZATION so the shares add up to at most 0.9, or stop the other process "
-        "(nvidia-smi lists them).",
+        f"let the placement size the share (unset {{family}}_GPU_MEMORY_UTILIZATION; shares on one GPU add up to "
+        f"at most {MAX_GPU_SHARE:g}), or stop the other process (nvidia-smi lists them). " + _PLAN,
     ),
     KnownFailure(
         Failure.CPU_MEMORY_TAKEN,

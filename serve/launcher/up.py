@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import os
+import shlex
 import signal
 import socket
 import sys
@@ -23,7 +25,8 @@ from serve.config.secrets import Secret, secrets_environment
 from serve.launcher.addresses import http_root, is_ipv6, is_loopback
 from serve.launcher.failures import diagnose, error_lines
 from serve.launcher.readiness import is_ready
-from serve.launcher.vllm_process import Phase, VllmProcess, vllm_command
+from serve.launcher.vllm_process import Phase, VllmProcess, vllm_command, vllm_environment
+from serve.planner.placement import InstancePlacement
 
 # Readiness is noticed within this long of /health turning 200; a refused connect is cheap.
 POLL_SECONDS = 0.1
@@ -39,6 +42,12 @@ class UpOptions:
     extra_args: list[str] = field(default_factory=list)
     # VLLM_API_KEY / HF_TOKEN found in the environment, .env or secrets.env (serve.config.secrets).
     secrets: dict[str, Secret] = field(default_factory=dict)
+    # Where and how big: None on a machine without an NVIDIA GPU (the profile's values go to vLLM as they are).
+    placed: InstancePlacement | None = None
+
+    def environment(self) -> dict[str, str]:
+        """What vLLM gets on top of this process's environment: the secrets found, the GPU it was placed on."""
+        return {**secrets_environment(self.secrets), **(self.placed.environment() if self.placed else {})}
 
 
 @dataclass(frozen=True)
@@ -110,6 +119,21 @@ reply = client.chat.completions.create(
 print(reply.choices[0].message.content)"""
 
 
+def command_line(profile: Profile, options: UpOptions) -> str:
+    """What `serve up` would run, as one shell line: the variables it adds to the environment (secrets shown
+    by name only), then vLLM."""
+    secret_names = set(options.secrets)
+    final = vllm_environment({**os.environ, **options.environment()})
+    shown = [
+        f"{name}=${name}" if name in secret_names else f"{name}={value}"
+        for name, value in final.items()
+        if os.environ.get(name) != value
+    ]
+    port = options.port or profile.settings.port
+    command = vllm_command(profile, options.host, port, options.extra_args, options.placed)
+    return " ".join([*shown, shlex.join(command)]) if shown else shlex.join(command)
+
+
 def _say(console: Console, text: str) -> None:
     """Plain text: paths and vLLM output may contain [brackets] that rich would read as markup."""
     console.print(text, highlight=False, markup=False)
@@ -171,10 +195,10 @@ def run_up(profile: Profile, options: UpOptions, console: Console, out: Console)
         return 1
     log_path = options.log_file or Path(tempfile.mkdtemp(prefix="serve-up-")) / f"vllm-{profile.name}.log"
     proc = VllmProcess(
-        vllm_command(profile, options.host, port, options.extra_args),
+        vllm_command(profile, options.host, port, options.extra_args, options.placed),
         log_path,
         echo=sys.stderr if options.verbose else None,
-        extra_env=secrets_environment(options.secrets),
+        extra_env=options.environment(),
     )
     root_url = http_root(options.host, port)
     key = api_key.value if api_key else None

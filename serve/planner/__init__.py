@@ -1,1 +1,3 @@
-"""GPU memory planning: the GPUs, the checkpoints' architecture facts, and vLLM's memory arithmetic."""
+"""GPU planning: the GPUs (detect, gpus), the checkpoints' architecture facts, vLLM's memory arithmetic (plan),
+the one placement of a stack's instances on the GPUs (placement, alternatives, resolve), and how it is shown
+(report)."""

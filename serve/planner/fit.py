@@ -1,31 +1,33 @@
-"""Where a profile fits: on each known GPU, at its own share (beside the other slot), alone, or not at all."""
+"""Where a profile fits, for `serve profiles`: on each known GPU, as the placement sizes it (serve.planner.placement)."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import StrEnum
 
 from serve.config.profile import Profile
+from serve.planner.detect import DetectedGpu
 from serve.planner.gpus import GPUS
-from serve.planner.model_facts import model_facts
-from serve.planner.plan import ALONE_FRACTION, plan_profile
+from serve.planner.placement import Fit as Placed
+from serve.planner.placement import Layout, place
 
 
 class Fit(StrEnum):
-    AT_SHARE = "at its share"  # fits in gpu-memory-utilization: beside the other slot's default, too
-    ALONE = f"alone ({ALONE_FRACTION})"  # fits only with the GPU to itself
+    BESIDE = "full context beside the other slot"  # together on one GPU with the stack's other model
+    ALONE = "full context, the GPU to itself"  # the other model runs one at a time with it, or on another GPU
+    SHORTER = "shorter context"  # starts with a warned shorter context
     NO = "no"
 
 
-def gpu_fits(profile: Profile) -> dict[str, Fit]:
-    """GPU label -> how the profile's max-model-len fits there (serve plan's arithmetic)."""
-    facts = model_facts(profile.settings.model)
+def gpu_fits(profile: Profile, stack: Sequence[Profile] = ()) -> dict[str, Fit]:
+    """GPU label -> how the profile starts there: beside the rest of `stack` (which holds it, in start order),
+    alone at its full context, with a shorter one, or not at all."""
     fits: dict[str, Fit] = {}
-    for gpu in GPUS.values():
-        plan = plan_profile(profile, facts, gpu)
-        if plan.fits:
-            fits[gpu.label] = Fit.AT_SHARE
-        elif plan.largest_max_model_len_alone >= plan.max_model_len:
-            fits[gpu.label] = Fit.ALONE
-        else:
-            fits[gpu.label] = Fit.NO
+    for kind in GPUS.values():
+        gpu = [DetectedGpu.idle(kind)]
+        if len(stack) > 1 and place(stack, gpu).layout is Layout.TOGETHER:
+            fits[kind.label] = Fit.BESIDE
+            continue
+        alone = place([profile], gpu).instances[0].fit
+        fits[kind.label] = {Placed.FULL: Fit.ALONE, Placed.SHORTER: Fit.SHORTER}.get(alone, Fit.NO)
     return fits

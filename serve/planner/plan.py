@@ -1,32 +1,42 @@
-"""GPU memory plan for a profile: weights, KV cache per token, what fits, and a decode speed bound.
+"""GPU memory arithmetic for a profile: weights, KV cache per token, what fits, and a decode speed bound.
 
 The arithmetic mirrors vLLM's: an instance owns `gpu-memory-utilization x total` of the GPU; weights and a
-runtime overhead (activations at profiling, CUDA graphs, the CUDA context) come off that share first, and the
-rest becomes KV cache, which must hold at least one request of max-model-len or vLLM refuses to start.
+runtime overhead (activations at profiling, CUDA graphs) come off that share first, and the rest becomes KV
+cache, which must hold at least one request of max-model-len or vLLM refuses to start. The process's CUDA
+context is outside the share: vLLM measures free memory after creating it. serve.planner.placement decides
+the share and the context; this module only counts.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 from pydantic import BaseModel, Field, computed_field
 
-from serve.config.profile import Profile
-from serve.planner.gpus import Gpu
+from serve.config.profile import Profile, ProfileSettings
+from serve.planner.detect import DetectedGpu
 from serve.planner.model_facts import DTYPE_BYTES, ModelFacts
 
 GIB = 2**30
 # Memory inside an instance's share that is neither weights nor KV cache. Calibrated on a published vLLM
 # log of 8B BF16 on an L4 at 0.9 (22.5 GiB): "Model loading took 16.65 GiB", 1.1 GiB left for KV cache.
 RUNTIME_OVERHEAD_GIB = 2.8
-# Two instances on one GPU: each process also needs a CUDA context outside the other's share, so the
-# fractions of instances that share a GPU must leave some room.
-MAX_SHARED_FRACTION = 0.95
-# The share one instance takes when it has a GPU to itself (vLLM's default).
-ALONE_FRACTION = 0.9
+# THE one number for GPU shares: the instances on one GPU take at most this fraction of it together, and an
+# instance alone takes all of it. The rest holds each process's CUDA context (outside its share, see
+# CUDA_CONTEXT_GIB) and the driver's reserve; vLLM's own default for one instance is 0.92.
+MAX_GPU_SHARE = 0.9
+# A PyTorch process's CUDA context, cuBLAS workspace and NCCL buffers: allocated before vLLM measures free
+# memory, so outside its share, and what a second instance on the GPU must find free on top of its share.
+CUDA_CONTEXT_GIB = 0.5
+# What a vLLM instance asleep at level 1 still holds on the GPU (CUDA context and pools; weights go to CPU
+# RAM, the KV cache is freed). A planning figure: measure it on your GPU.
+SLEEPING_INSTANCE_GIB = 1.0
 # vLLM allocates KV cache in blocks of this many tokens (GPU default).
 KV_BLOCK_TOKENS = 16
+# The shortest context still worth starting: a chat with its images and a few thousand tokens of text.
+MIN_USEFUL_CONTEXT = 8_000
+CHAT_TEXT_TOKENS = 2_048
 # Bytes per weight for the decoder's linear layers under each weight quantization family.
 _QUANT_BYTES: dict[str, float] = {"fp8": 1.0, "int8": 1.0, "fp4": 0.5, "4bit": 0.5}
 _QUANT_FAMILY: dict[str, str] = {
@@ -37,27 +47,66 @@ _QUANT_FAMILY: dict[str, str] = {
 }
 
 
+class ModelMemory(BaseModel):
+    """What one instance of a profile needs on each of its GPUs, independent of the GPU."""
+
+    weights_gib: float = Field(description="Weight memory per GPU, GiB.")
+    weight_quantization: str | None = Field(description="Weight quantization applied, if any.")
+    parameters: int = Field(description="Parameters of the checkpoint.")
+    runtime_overhead_gib: float = Field(description="Activations and CUDA graphs inside the share, GiB.")
+    kv_cache_dtype: str = Field(description="KV cache dtype ('auto' = the model's dtype).")
+    kv_bytes_per_token: int = Field(description="KV cache bytes per token for the whole model.")
+    kv_bytes_per_token_per_gpu: float = Field(description="KV cache bytes per token on each GPU.")
+    fixed_kv_cache_gib: float | None = Field(description="kv-cache-memory-bytes, when the profile fixes it.")
+    tensor_parallel_size: int = Field(description="GPUs the instance is split across.")
+
+    def kv_cache_gib(self, share: float, total_gib: float) -> float:
+        """KV cache per GPU at this share (negative: weights and overhead do not fit in it)."""
+        if self.fixed_kv_cache_gib is not None:
+            return self.fixed_kv_cache_gib
+        return total_gib * share - self.weights_gib - self.runtime_overhead_gib
+
+    def tokens_in(self, cache_gib: float) -> int:
+        """Tokens in the whole KV blocks that fit in `cache_gib`."""
+        blocks = int(cache_gib * GIB // (self.kv_bytes_per_token_per_gpu * KV_BLOCK_TOKENS))
+        return max(0, blocks) * KV_BLOCK_TOKENS
+
+    def kv_tokens(self, share: float, total_gib: float) -> int:
+        return self.tokens_in(self.kv_cache_gib(share, total_gib))
+
+    def need_gib(self, context: int) -> float:
+        """Memory per GPU an instance needs inside its share to hold one request of `context` tokens."""
+        blocks = math.ceil(context / KV_BLOCK_TOKENS) * KV_BLOCK_TOKENS
+        kv = blocks * self.kv_bytes_per_token_per_gpu / GIB
+        return self.weights_gib + self.runtime_overhead_gib + kv
+
+    def share_needed(self, context: int, total_gib: float) -> float:
+        """Smallest gpu-memory-utilization (to 0.01, rounded up) that holds one request of `context` tokens."""
+        return math.ceil(self.need_gib(context) / total_gib * 100 - 1e-9) / 100
+
+
 class ProfilePlan(BaseModel):
-    """The plan for one profile on one GPU kind. Memory figures are per GPU."""
+    """The arithmetic for one profile at one share and context on one GPU. Memory figures are per GPU."""
 
     profile: str = Field(description="Profile name.")
     model: str = Field(description="Checkpoint planned.")
     gpu: str = Field(description="GPU planned for.")
     gpu_memory_gib: float = Field(description="Total memory of one GPU, GiB.")
-    gpu_memory_utilization: float = Field(description="The profile's share of each GPU.")
+    gpu_memory_utilization: float = Field(description="The share of each GPU planned.")
     tensor_parallel_size: int = Field(description="GPUs the instance is split across.")
     parameters: int = Field(description="Parameters of the checkpoint.")
     weight_quantization: str | None = Field(description="Weight quantization applied, if any.")
     weights_gib: float = Field(description="Weight memory per GPU, GiB.")
-    runtime_overhead_gib: float = Field(description="Activations, CUDA graphs and context, GiB (estimate).")
+    runtime_overhead_gib: float = Field(description="Activations and CUDA graphs, GiB (estimate).")
+    kv_cache_dtype: str = Field(description="KV cache dtype planned ('auto' = the model's dtype).")
     kv_bytes_per_token: int = Field(description="KV cache bytes per token for the whole model.")
     kv_cache_gib: float = Field(description="KV cache memory per GPU, GiB (negative: weights do not fit).")
     max_tokens_in_cache: int = Field(description="Tokens the KV cache holds across all requests.")
-    max_model_len: int = Field(description="The profile's max-model-len.")
+    max_model_len: int = Field(description="The max-model-len planned.")
     max_concurrent_at_max_len: float = Field(description="Requests of max-model-len that fit at once.")
     fits: bool = Field(description="vLLM can start: the KV cache holds at least one max-model-len request.")
     largest_max_model_len_alone: int = Field(
-        description=f"Longest max-model-len that fits with the GPU to itself (fraction {ALONE_FRACTION})."
+        description=f"Longest max-model-len that fits with the GPU to itself (share {MAX_GPU_SHARE})."
     )
     fraction_needed: float = Field(description="Smallest gpu-memory-utilization that fits max-model-len.")
     decode_tokens_per_s_bound: float | None = Field(
@@ -67,17 +116,8 @@ class ProfilePlan(BaseModel):
     @computed_field  # type: ignore[prop-decorator]
     @property
     def largest_max_model_len(self) -> int:
-        """Longest max-model-len that fits at this fraction: whatever the KV cache holds."""
+        """Longest max-model-len that fits at this share: whatever the KV cache holds."""
         return self.max_tokens_in_cache
-
-
-class TogetherPlan(BaseModel):
-    """Whether several profiles fit on one GPU at the same time."""
-
-    profiles: list[str]
-    total_fraction: float = Field(description="Sum of the gpu-memory-utilization shares.")
-    fits: bool = Field(description="Each fits in its share and the shares leave room for CUDA contexts.")
-    reasons: list[str] = Field(description="Why not, when it does not fit.")
 
 
 def _weight_bytes(facts: ModelFacts, quantization: str | None, dtype: str) -> tuple[float, str | None]:
@@ -98,49 +138,74 @@ def kv_bytes_per_token(facts: ModelFacts, kv_cache_dtype: str = "auto", dtype: s
     return t.num_hidden_layers * t.num_key_value_heads * t.head_dim * 2 * element
 
 
-def plan_profile(profile: Profile, facts: ModelFacts, gpu: Gpu) -> ProfilePlan:
+def model_memory(profile: Profile, facts: ModelFacts, kv_cache_dtype: str | None = None) -> ModelMemory:
+    """Weights and KV cache per token of one instance, with the profile's dtype, quantization and TP."""
     s = profile.settings
     tp = s.tensor_parallel_size
     weights, method = _weight_bytes(facts, s.quantization, s.dtype)
-    weights_per_gpu = weights / tp / GIB
-    kv_per_token = kv_bytes_per_token(facts, s.kv_cache_dtype, s.dtype)
-    # Tensor parallelism splits the KV heads across GPUs (a head is replicated when there are fewer heads).
-    kv_per_token_per_gpu = kv_per_token / min(tp, facts.text.num_key_value_heads)
-    share = gpu.memory_gib * s.gpu_memory_utilization
-    if s.kv_cache_memory_bytes is not None:
-        kv_cache = s.kv_cache_memory_bytes / GIB  # vLLM then ignores the fraction for the cache
-        overhead = 0.0
-    else:
-        overhead = RUNTIME_OVERHEAD_GIB
-        kv_cache = share - weights_per_gpu - overhead
+    kv_dtype = kv_cache_dtype or s.kv_cache_dtype
+    per_token = kv_bytes_per_token(facts, kv_dtype, s.dtype)
+    fixed = s.kv_cache_memory_bytes
+    return ModelMemory(
+        weights_gib=weights / tp / GIB,
+        weight_quantization=method,
+        parameters=facts.total_params,
+        runtime_overhead_gib=0.0 if fixed is not None else RUNTIME_OVERHEAD_GIB,
+        kv_cache_dtype=kv_dtype,
+        kv_bytes_per_token=per_token,
+        # Tensor parallelism splits the KV heads across GPUs (a head is replicated when there are fewer heads).
+        kv_bytes_per_token_per_gpu=per_token / min(tp, facts.text.num_key_value_heads),
+        fixed_kv_cache_gib=None if fixed is None else fixed / GIB,
+        tensor_parallel_size=tp,
+    )
 
-    def tokens_in(cache_gib: float) -> int:
-        """Whole KV blocks that fit, in tokens."""
-        return max(0, int(cache_gib * GIB // (kv_per_token_per_gpu * KV_BLOCK_TOKENS))) * KV_BLOCK_TOKENS
 
-    tokens = tokens_in(kv_cache)
-    alone = tokens_in(gpu.memory_gib * ALONE_FRACTION - weights_per_gpu - overhead)
-    needed = weights_per_gpu + overhead + s.max_model_len * kv_per_token_per_gpu / GIB
-    bound = gpu.bandwidth_tb_s * 1e12 * tp / weights if weights else None
+def min_useful_context(settings: ProfileSettings) -> int:
+    """The shortest context worth starting: every image the profile allows at its cap, plus text."""
+    images = settings.image_limit * settings.image_max_tokens if settings.image_limit < 100 else 0
+    return max(MIN_USEFUL_CONTEXT, images + CHAT_TEXT_TOKENS)
+
+
+def plan_profile(
+    profile: Profile,
+    facts: ModelFacts,
+    gpu: DetectedGpu,
+    *,
+    share: float | None = None,
+    max_model_len: int | None = None,
+    kv_cache_dtype: str | None = None,
+) -> ProfilePlan:
+    """The arithmetic at `share` and `max_model_len` (default: the profile's, else MAX_GPU_SHARE)."""
+    s = profile.settings
+    share = share if share is not None else (s.gpu_memory_utilization or MAX_GPU_SHARE)
+    context = max_model_len if max_model_len is not None else s.max_model_len
+    memory = model_memory(profile, facts, kv_cache_dtype)
+    tokens = memory.kv_tokens(share, gpu.total_gib)
+    bandwidth = gpu.kind.bandwidth_tb_s if gpu.kind else 0.0
+    weight_bytes = memory.weights_gib * memory.tensor_parallel_size * GIB
+    bound = (
+        bandwidth * 1e12 * memory.tensor_parallel_size / weight_bytes if bandwidth and weight_bytes else None
+    )
     return ProfilePlan(
         profile=profile.name,
         model=s.model,
-        gpu=gpu.label,
-        gpu_memory_gib=gpu.memory_gib,
-        gpu_memory_utilization=s.gpu_memory_utilization,
-        tensor_parallel_size=tp,
-        parameters=facts.total_params,
-        weight_quantization=method,
-        weights_gib=round(weights_per_gpu, 2),
-        runtime_overhead_gib=overhead,
-        kv_bytes_per_token=kv_per_token,
-        kv_cache_gib=round(kv_cache, 2),
+        gpu=gpu.name,
+        gpu_memory_gib=round(gpu.total_gib, 2),
+        gpu_memory_utilization=share,
+        tensor_parallel_size=memory.tensor_parallel_size,
+        parameters=memory.parameters,
+        weight_quantization=memory.weight_quantization,
+        weights_gib=round(memory.weights_gib, 2),
+        runtime_overhead_gib=memory.runtime_overhead_gib,
+        kv_cache_dtype=memory.kv_cache_dtype,
+        kv_bytes_per_token=memory.kv_bytes_per_token,
+        kv_cache_gib=round(memory.kv_cache_gib(share, gpu.total_gib), 2),
         max_tokens_in_cache=tokens,
-        max_model_len=s.max_model_len,
-        max_concurrent_at_max_len=round(tokens / s.max_model_len, 2),
-        fits=tokens >= s.max_model_len,
-        largest_max_model_len_alone=alone,
-        fraction_needed=min(math.ceil(needed / gpu.memory_gib * 1000) / 1000, 99.0),  # up: it must fit
+        max_model_len=context,
+        max_concurrent_at_max_len=round(tokens / context, 2),
+        fits=tokens >= context,
+        largest_max_model_len_alone=memory.kv_tokens(MAX_GPU_SHARE, gpu.total_gib),
+        fraction_needed=min(memory.share_needed(context, gpu.total_gib), 99.0),
         decode_tokens_per_s_bound=round(bound, 1) if bound else None,
     )
 
@@ -150,16 +215,35 @@ def total_share(fractions: Iterable[float]) -> float:
     return round(sum(fractions), 3)
 
 
-def plan_together(plans: Sequence[ProfilePlan]) -> TogetherPlan:
-    total = total_share(p.gpu_memory_utilization for p in plans)
-    reasons = [
-        f"{p.profile} does not fit in its share ({p.gpu_memory_utilization})" for p in plans if not p.fits
-    ]
-    if total > MAX_SHARED_FRACTION:
-        reasons.append(
-            f"the shares add up to {total} > {MAX_SHARED_FRACTION}: lower gpu-memory-utilization so that "
-            "each instance finds its share free when it starts"
-        )
-    return TogetherPlan(
-        profiles=[p.profile for p in plans], total_fraction=total, fits=not reasons, reasons=reasons
+class RequestCost(BaseModel):
+    """What one request of `tokens` tokens costs: memory, and time bounds from the data sheets."""
+
+    tokens: int = Field(description="Prompt + answer length.")
+    kv_cache_gib: float = Field(description="KV cache the request holds (whole model, all GPUs).")
+    prefill_tflop: float = Field(description="Prefill work: decoder matmuls plus causal attention, TFLOP.")
+    prefill_seconds_at_peak: float | None = Field(
+        description="Prefill time at the GPU's dense BF16 peak: a lower bound (real kernels reach ~40-60%)."
+    )
+    decode_tokens_per_s_bound: float | None = Field(
+        description="Decode bound at this context: weights plus the whole KV cache read once per token."
+    )
+
+
+def request_cost(memory: ModelMemory, facts: ModelFacts, tokens: int, gpu: DetectedGpu) -> RequestCost:
+    """Prefill FLOPs = 2 x decoder weights x tokens + 2 x tokens^2 x layers x heads x head_dim (causal QK^T
+    and PV); decode reads every weight and every cached token once per generated token."""
+    t = facts.text
+    attention = 2 * tokens**2 * t.num_hidden_layers * t.num_attention_heads * t.head_dim
+    flops = 2 * facts.decoder_linear_params * tokens + attention
+    kind = gpu.kind
+    tp = memory.tensor_parallel_size
+    peak = kind.dense_bf16_tflops * 1e12 * tp if kind and kind.dense_bf16_tflops else None
+    read = memory.weights_gib * tp * GIB + tokens * memory.kv_bytes_per_token
+    bandwidth = kind.bandwidth_tb_s * 1e12 * tp if kind and kind.bandwidth_tb_s else None
+    return RequestCost(
+        tokens=tokens,
+        kv_cache_gib=round(tokens * memory.kv_bytes_per_token / GIB, 2),
+        prefill_tflop=round(flops / 1e12, 1),
+        prefill_seconds_at_peak=round(flops / peak, 1) if peak else None,
+        decode_tokens_per_s_bound=round(bandwidth / read, 1) if bandwidth else None,
     )
