@@ -59,7 +59,7 @@ def test_profiles_dir_is_accepted_before_and_after_the_command(
     only = tmp_path / "profiles"
     only.mkdir()
     (only / "4b.yaml").write_text((PROFILES / "4b.yaml").read_text())
-    extra = {"check": ["--no-compose"], "plan": ["4b", "--json"], "profiles": []}[command]
+    extra = {"check": ["--no-compose"], "plan": ["4b", "--gpu", "l4", "--json"], "profiles": []}[command]
     outputs = []
     for argv in (
         ["--profiles-dir", str(only), command, *extra],

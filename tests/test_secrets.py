@@ -164,8 +164,7 @@ def test_the_vllm_entrypoint_prefers_the_shell_value_when_it_is_set(
     tmp_path: Path, env_file_value: str, shell_value: str, expected: str
 ) -> None:
     """docker/vllm-entrypoint.sh with a fake `vllm` that prints what it was given (no Docker here)."""
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "4b.yaml").write_text((REPO / "profiles" / "4b.yaml").read_text())
+    shutil.copytree(REPO / "profiles", tmp_path / "profiles")  # the entrypoint plans both slots
     (tmp_path / "bin").mkdir()
     write(tmp_path / "bin" / "vllm", FAKE_VLLM, mode=0o755)
     env = {
