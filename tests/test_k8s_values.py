@@ -27,6 +27,7 @@ from serve.k8s.chart import CHART_VERSION
 from serve.k8s.sizing import SizingError, size_pod
 from serve.k8s.values import K8sOptions, build_values, default_secret
 from serve.k8s.values_model import ChartValues
+from serve.planner.detect import DetectedGpu
 from serve.planner.gpus import GPUS
 from serve.planner.model_facts import model_facts
 from serve.planner.plan import plan_profile
@@ -315,8 +316,11 @@ def test_the_pod_runs_vllm_with_the_profiles_settings(name: str, vllm_parser: An
 def test_each_pod_has_its_gpu_to_itself_and_is_sized_from_the_plan() -> None:
     loaded = profile("8b")
     sizing = size_pod(loaded, GPUS["l40s"])
-    alone = plan_profile(loaded, model_facts(loaded.settings.model), GPUS["l40s"])
-    assert sizing.gpu_memory_utilization == 0.9  # not the profile's 0.55, which is for sharing a GPU
+    # What it would hold sharing the GPU with 4b (the placement's 0.54 on one L40S).
+    alone = plan_profile(
+        loaded, model_facts(loaded.settings.model), DetectedGpu.idle(GPUS["l40s"]), share=0.54
+    )
+    assert sizing.gpu_memory_utilization == 0.9  # the placement's share with the GPU to itself
     assert sizing.kv_tokens > alone.max_tokens_in_cache
     assert sizing.max_model_len == 32768
     assert sizing.pvc_gib >= 2 * alone.weights_gib  # two revisions of the 16.3 GiB checkpoint
@@ -330,26 +334,24 @@ def test_each_pod_has_its_gpu_to_itself_and_is_sized_from_the_plan() -> None:
 def test_a_context_that_does_not_fit_is_shortened_with_a_warning() -> None:
     result = build_values([profile("8b")], "v0.32.0", options("l4"))
     [sizing] = result.sizings
-    assert sizing.max_model_len == 8160  # what serve plan says 8B holds on an L4 at 0.9
-    assert result.values.serving_engine_spec.model_spec[0].vllm_config.max_model_len == 8160
+    assert sizing.max_model_len == 8112  # what serve plan says 8B holds on an L4 at 0.9
+    assert result.values.serving_engine_spec.model_spec[0].vllm_config.max_model_len == 8112
     assert result.warnings == [
-        "8b: max-model-len 32,768 does not fit one L4 24GB at share 0.9; written as 8,160, the most its KV cache holds"
+        "8b: context 8,112 instead of 32,768: that is what the KV cache holds at share 0.90 of GPU 0 "
+        "(L4 24GB, 22.5 GiB) after 16.3 GiB of weights"
     ]
 
 
 def test_the_values_file_says_what_was_shortened(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "values.yaml"
     assert run("k8s", "8b", "--gpu", "l4", "-o", str(out)) == 0
-    assert (
-        "# Note: 8b: max-model-len 32,768 does not fit one L4 24GB at share 0.9; written as 8,160"
-        in out.read_text()
-    )
-    assert "warning: 8b: max-model-len 32,768 does not fit" in capsys.readouterr().out
+    assert "# Note: 8b: context 8,112 instead of 32,768" in out.read_text()
+    assert "warning: 8b: context 8,112 instead of 32,768" in capsys.readouterr().out
 
 
 def test_an_explicit_context_that_does_not_fit_is_refused() -> None:
     with pytest.raises(
-        SizingError, match=r"SERVE_8B_MAX_MODEL_LEN=32768 does not fit.*Options: an FP8 profile"
+        SizingError, match=r"SERVE_8B_MAX_MODEL_LEN=32768 cannot start.*Options: an FP8 profile"
     ):
         size_pod(profile("8b", {"SERVE_8B_MAX_MODEL_LEN": "32768"}), GPUS["l4"])
 

@@ -14,11 +14,12 @@ from pydantic import BaseModel, Field
 
 from serve.config.profile import Profile, load_profile, resolve_profile_path
 from serve.k8s.sizing import PodSizing, SizingError, size_pod
-from serve.planner.gpus import GPUS, README_GPUS
+from serve.planner.gpus import GPUS
 
 # A chat with the page's 4 images at 1,280 tokens each and ~3K tokens of text and answers.
 DEFAULT_TOKENS_PER_CHAT = 8192
 README_PROFILES = ("8b", "8b-fp8", "4b", "4b-fp8")
+README_GPUS = ("h100", "a100-80gb", "a100-40gb", "l40s", "l4", "rtx4090")
 README_USERS = (16, 64, 256)
 
 

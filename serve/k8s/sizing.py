@@ -1,7 +1,7 @@
 """What one pod of a profile needs when it has its GPU(s) to itself: GPU share, context, CPU, memory, storage.
 
-The GPU side is `serve plan`'s arithmetic (serve/planner/plan.py) on the GPU type the cluster's nodes have.
-The share comes from `pod_share`, the one place that decides it (the seam for the planner's placement).
+The GPU side is the placement (serve/planner/placement.py), the one function that sizes every instance, on
+idle GPUs of the type the cluster's nodes have: share, context and KV cache dtype, as `serve plan` says.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ import math
 from pydantic import BaseModel, Field
 
 from serve.config.profile import Profile, ProfileError
+from serve.planner.detect import DetectedGpu
 from serve.planner.gpus import Gpu
 from serve.planner.model_facts import model_facts
-from serve.planner.plan import ALONE_FRACTION, ProfilePlan, plan_profile
+from serve.planner.placement import InstancePlacement, place
+from serve.planner.plan import ProfilePlan, plan_profile
 
-# Below ~8K tokens the model is no use for a chat with images (4 images at 1,280 tokens plus the text).
-MIN_USEFUL_CONTEXT = 8000
 # vLLM's processes on the host, besides caches: the API server (tokenizer, image preprocessing) and the
 # engine core, plus one worker per GPU (torch and CUDA's host-side state).
 HOST_BASE_GIB = 4.0
@@ -49,6 +49,10 @@ class PodSizing(BaseModel):
     max_model_len: int = Field(description="Context written into the values.")
     profile_max_model_len: int = Field(description="The profile's own context.")
     kv_tokens: int = Field(description="Tokens one replica's KV cache holds.")
+    kv_cache_dtype: str | None = Field(
+        default=None,
+        description="--kv-cache-dtype the placement sets instead of the profile's (no FP8 here).",
+    )
     checkpoint_gib: float = Field(description="The checkpoint's weights on disk, GiB.")
     request_memory_gib: int = Field(
         description="Host memory request: vLLM's processes and its multimodal caches."
@@ -67,13 +71,10 @@ class PodSizing(BaseModel):
         return self.kv_tokens / self.max_model_len
 
 
-def pod_share(profile: Profile) -> tuple[float, str]:
-    """The share of its GPU a pod's vLLM takes: an explicit SERVE_<FAMILY>_GPU_MEMORY_UTILIZATION wins, else
-    what vLLM takes with the GPU to itself (the profiles' own shares are for two models on one GPU)."""
-    variables = profile.overrides.variable_names()
-    if "gpu-memory-utilization" in variables:
-        return profile.settings.gpu_memory_utilization, variables["gpu-memory-utilization"]
-    return ALONE_FRACTION, "alone on its GPU"
+def pod_placement(profile: Profile, gpu: Gpu) -> InstancePlacement:
+    """The placement of one pod with its GPU(s) to itself (tensor-parallel-size of them, idle)."""
+    gpus = [DetectedGpu.idle(gpu, index) for index in range(profile.settings.tensor_parallel_size)]
+    return place([profile], gpus).instances[0]
 
 
 def _with(profile: Profile, **settings: object) -> Profile:
@@ -82,7 +83,7 @@ def _with(profile: Profile, **settings: object) -> Profile:
 
 def _plan(profile: Profile, gpu: Gpu, **settings: object) -> ProfilePlan:
     changed = _with(profile, **settings)
-    return plan_profile(changed, model_facts(changed.settings.model), gpu)
+    return plan_profile(changed, model_facts(changed.settings.model), DetectedGpu.idle(gpu))
 
 
 def _mm_cache_gb(profile: Profile) -> float:
@@ -98,27 +99,17 @@ def _mm_cache_gb(profile: Profile) -> float:
 def size_pod(profile: Profile, gpu: Gpu) -> PodSizing:
     """Share and context that start on this GPU type, and the pod's requests; SizingError when none does."""
     s = profile.settings
-    share, source = pod_share(profile)
-    plan = _plan(profile, gpu, gpu_memory_utilization=share)
-    context, warnings = s.max_model_len, []
-    if not plan.fits:
-        explicit = profile.overrides.variable_names().get("max-model-len")
-        if explicit or plan.max_tokens_in_cache < MIN_USEFUL_CONTEXT:
-            why = (
-                f"{explicit}={s.max_model_len} does not fit"
-                if explicit
-                else f"its KV cache holds {max(plan.max_tokens_in_cache, 0):,} tokens, under {MIN_USEFUL_CONTEXT:,}"
-            )
-            raise SizingError(
-                f"{profile.name}: cannot run on one {gpu.label} at share {share} ({why}; weights "
-                f"{plan.weights_gib} GiB). Options: an FP8 profile, the 4B model, a larger --gpu, a shorter "
-                f"context (SERVE_{profile.family.upper()}_MAX_MODEL_LEN), or tensor-parallel-size 2 in the profile."
-            )
-        context = plan.max_tokens_in_cache
-        warnings.append(
-            f"{profile.name}: max-model-len {s.max_model_len:,} does not fit one {gpu.label} at share {share}; "
-            f"written as {context:,}, the most its KV cache holds"
+    placed = pod_placement(profile, gpu)
+    if not placed.starts:
+        why = placed.refusal or "; ".join(placed.warnings)
+        raise SizingError(
+            f"{profile.name}: cannot run on one {gpu.label} ({why}). Options: an FP8 profile, the 4B model, a "
+            f"larger --gpu, a shorter context (SERVE_{profile.family.upper()}_MAX_MODEL_LEN), or "
+            "tensor-parallel-size 2 in the profile."
         )
+    share = placed.gpu_memory_utilization
+    source = "alone on its GPU" if placed.share_from == "placement" else placed.share_from
+    context, warnings = placed.max_model_len, list(placed.warnings)
     checkpoint = _plan(profile, gpu, quantization=None, dtype="auto", tensor_parallel_size=1).weights_gib
     mm_cache = _mm_cache_gb(profile)
     tp = s.tensor_parallel_size
@@ -131,7 +122,8 @@ def size_pod(profile: Profile, gpu: Gpu) -> PodSizing:
         share_source=source,
         max_model_len=context,
         profile_max_model_len=s.max_model_len,
-        kv_tokens=plan.max_tokens_in_cache,
+        kv_tokens=placed.kv_cache_tokens,
+        kv_cache_dtype=placed.kv_cache_dtype,
         checkpoint_gib=checkpoint,
         request_memory_gib=request,
         limit_memory_gib=request + math.ceil(checkpoint),

@@ -137,7 +137,9 @@ def check_names(release: str, served_names: Sequence[str]) -> None:
 
 def _model_spec(profile: Profile, sizing: PodSizing, image_tag: str, options: K8sOptions) -> ModelSpec:
     s = profile.settings
-    flags = split_profile(profile)
+    flags = split_profile(
+        profile, {"kv-cache-dtype": sizing.kv_cache_dtype} if sizing.kv_cache_dtype else None
+    )
     autoscale = options.autoscale.get(profile.name)
     selector = [
         NodeSelectorRequirement(key=key, values=[value])

@@ -8,6 +8,7 @@ profile (the video budget, a new cache setting) reaches the pods without touchin
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -64,9 +65,10 @@ def config_file_args(key: str, value: Any) -> list[str]:
     return [f"--{key}", str(value)]
 
 
-def split_profile(profile: Profile) -> ProfileFlags:
-    """The profile file's keys (overrides applied) sorted into chart fields, extraArgs and dropped keys."""
-    raw = {**read_profile_file(profile.path), **profile.overrides.as_profile_keys()}
+def split_profile(profile: Profile, replace: Mapping[str, object] | None = None) -> ProfileFlags:
+    """The profile file's keys (overrides applied, then `replace`: what the placement changes) sorted into chart
+    fields, extraArgs and dropped keys."""
+    raw = {**read_profile_file(profile.path), **profile.overrides.as_profile_keys(), **(replace or {})}
     for key, reason in REFUSED_KEYS.items():
         if key in raw and not (key == "data-parallel-size" and str(raw[key]) == "1"):  # 1: the default
             raise ProfileError(f"{profile.path}: {key}: {reason}. Remove it from the profile.")
