@@ -548,3 +548,11 @@ def test_a_failed_run_leaves_the_old_file_untouched(tmp_path: Path, monkeypatch:
 def test_an_unwritable_output_is_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert run("k8s", "8b", "--gpu", "h100", "-o", str(tmp_path / "missing" / "values.yaml")) == 2
     assert "cannot write" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("gpu", "kv_dtype"), [("h100", "fp8"), ("a100-80gb", "auto")])
+def test_the_long_profiles_kv_cache_follows_the_gpu_type(gpu: str, kv_dtype: str) -> None:
+    """The placement keeps the FP8 KV cache where the GPU has FP8 and passes auto where it does not."""
+    args = values_for("8b-long", gpu=gpu)["servingEngineSpec"]["modelSpec"][0]["vllmConfig"]["extraArgs"]
+    assert args[args.index("--kv-cache-dtype") + 1] == kv_dtype
+    assert args.count("--kv-cache-dtype") == 1
