@@ -83,7 +83,10 @@ class AnswerJob:
     session_id: str | None = None  # the chat's id, sent in the endpoint's session header (if it has one)
     _stopped: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
-    _stream: Any = None  # openai.Stream once the response headers arrived
+    # The open stream while it is being read, else None. Guarded by _lock: its connection goes back to the
+    # client's pool (shared by every session) when the stream closes, so stop() may only cut it before that.
+    _stream: Any = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> AnswerJob:
         self._thread = threading.Thread(
@@ -102,10 +105,13 @@ class AnswerJob:
 
     def stop(self) -> None:
         """Mark stopped and cut the connection: vLLM aborts a request whose client went away, and the
-        worker, possibly blocked reading a stalled stream, wakes up at once."""
+        worker, possibly blocked reading a stalled stream, wakes up at once. Safe at any time, from any
+        thread: once the stream is closed its connection may serve another session's answer, and is left
+        alone."""
         self._stopped.set()
-        if (stream := self._stream) is not None:
-            _shut_down(stream.response)
+        with self._lock:
+            if self._stream is not None:
+                _shut_down(self._stream.response)
 
     def _open_stream(self) -> Any:
         """The streaming request. A connection refused or reset before any answer (e.g. a kept-alive
@@ -141,24 +147,30 @@ class AnswerJob:
         first_token_at: float | None = None
         try:
             stream = self._open_stream()
-            self._stream = stream
             with stream:
-                for chunk in stream:
-                    if self._stopped.is_set():
-                        break
-                    stats.model = chunk.model or stats.model
-                    if chunk.usage:
-                        stats.prompt_tokens = chunk.usage.prompt_tokens
-                        stats.completion_tokens = chunk.usage.completion_tokens
-                    for choice in chunk.choices:
-                        reasoning += delta_reasoning(choice.delta)
-                        raw_content += choice.delta.content or ""
-                    if first_token_at is None and (raw_content or reasoning):
-                        first_token_at = time.perf_counter()
-                        stats.time_to_first_token_s = first_token_at - started
-                    tagged = split_reasoning(raw_content)
-                    answer.reasoning = "\n\n".join(part for part in (reasoning, tagged.reasoning) if part)
-                    answer.content = tagged.content
+                with self._lock:
+                    # A stop that came while the request was being sent ends it here, unread.
+                    self._stream = None if self._stopped.is_set() else stream
+                try:
+                    for chunk in stream:
+                        if self._stopped.is_set():
+                            break
+                        stats.model = chunk.model or stats.model
+                        if chunk.usage:
+                            stats.prompt_tokens = chunk.usage.prompt_tokens
+                            stats.completion_tokens = chunk.usage.completion_tokens
+                        for choice in chunk.choices:
+                            reasoning += delta_reasoning(choice.delta)
+                            raw_content += choice.delta.content or ""
+                        if first_token_at is None and (raw_content or reasoning):
+                            first_token_at = time.perf_counter()
+                            stats.time_to_first_token_s = first_token_at - started
+                        tagged = split_reasoning(raw_content)
+                        answer.reasoning = "\n\n".join(part for part in (reasoning, tagged.reasoning) if part)
+                        answer.content = tagged.content
+                finally:
+                    with self._lock:  # before `with stream` hands the connection back to the shared pool
+                        self._stream = None
             answer.status = AnswerStatus.STOPPED if self._stopped.is_set() else AnswerStatus.DONE
         except Exception as error:  # the page must survive anything the network or server does
             if self._stopped.is_set():

@@ -13,33 +13,37 @@ if (_root := str(Path(__file__).resolve().parent.parent)) not in sys.path:
 
 import streamlit as st
 
+from frontend.chat_import import ImportRejected, import_chat
 from frontend.chat_request import TooManyImages
 from frontend.chat_turns import (
     EmptyMessage,
     add_user_message,
+    delete_turn,
     drop_last_answer,
+    edit_last_user_message,
     image_budget,
     image_for_answer,
     images_for_next_message,
-    start_answers,
+    prepare_answers,
+    unanswered,
 )
-from frontend.conversation import AnswerStatus, Conversation, GenerationSettings
+from frontend.conversation import AnswerStatus, Conversation, GenerationSettings, Message
 from frontend.images import ImageRejected, prepare_image
+from frontend.live_answers import LiveTurn
+from frontend.markdown import plain_text
 from frontend.settings import SettingsInvalid, load_settings
-from frontend.store import StoreError
-from frontend.ui import sidebar
-from frontend.ui.live import stream_into
-from frontend.ui.messages import image_caption, render_assistant, render_user
+from frontend.store import ConversationGone, StoreError
+from frontend.ui import login, sidebar
+from frontend.ui.live import follow
+from frontend.ui.messages import edit_form, image_caption, render_assistant, render_user, turn_actions
 from frontend.ui.state import (
+    OpenChat,
     conversation_store,
-    current_conversation,
-    forget_streaming,
-    load,
+    current_chat,
+    live_answers,
     open_conversation,
     pending_images,
-    remember_streaming,
-    save,
-    stop_interrupted_answers,
+    turn_saver,
 )
 
 COMPOSER = "composer"
@@ -54,6 +58,9 @@ except (SettingsInvalid, StoreError) as error:
     st.error(f"Configuration error: {error}")
     st.stop()
 
+owner = login.require_login(settings)  # draws the login form and stops the run until someone is logged in
+answers = live_answers()
+
 
 def new_conversation() -> Conversation:
     defaults = GenerationSettings(
@@ -62,51 +69,109 @@ def new_conversation() -> Conversation:
     return Conversation(settings=defaults)
 
 
-stop_interrupted_answers(store)
-conversation = current_conversation(store, new_conversation)
+chat, deleted_elsewhere = current_chat(store, owner, new_conversation)
+conversation = chat.conversation
+live = answers.get(conversation.id)
 
 
 def open_saved(conversation_id: str) -> None:
-    if (loaded := load(store, conversation_id)) is not None:
-        open_conversation(loaded)
+    if (loaded := store.load(conversation_id, owner=owner)) is not None:
+        open_conversation(OpenChat(loaded, owner, store.version(conversation_id)))
 
 
 def delete_saved(conversation_id: str) -> None:
-    store.delete(conversation_id)
+    if (streaming := answers.get(conversation_id)) is not None:
+        streaming.stop()
+    store.delete(conversation_id, owner=owner)
     if conversation_id == conversation.id:
-        open_conversation(new_conversation())
+        open_conversation(OpenChat(new_conversation(), owner))
+
+
+def save_change(**changes: list) -> None:
+    """Store a change of the open chat; one deleted in another tab is said so, and not brought back."""
+    try:
+        chat.change(store, **changes)
+    except ConversationGone as error:
+        st.session_state["gone"] = str(error)
 
 
 def clear_chat() -> None:
+    removed = [message.id for message in conversation.messages]
     conversation.messages.clear()
     conversation.title = "New chat"
     conversation.touch()
-    store.save(conversation)
+    save_change(delete=removed)
 
 
-def request_regenerate() -> None:
-    st.session_state["regenerate"] = True
+def delete_message(message_id: str) -> None:
+    if removed := delete_turn(conversation, message_id):
+        save_change(delete=removed)
+
+
+def start_editing(message_id: str) -> None:
+    st.session_state["editing"] = message_id
+
+
+def send_edit(text: str, keep_images: list[int]) -> None:
+    st.session_state.update(requested="edit", edited=(text, keep_images))
+
+
+def cancel_edit() -> None:
+    st.session_state.pop("editing", None)
+
+
+def request(action: str) -> None:
+    st.session_state["requested"] = action
+
+
+def import_uploaded(key: str) -> None:
+    upload = st.session_state.get(key)
+    if upload is None:
+        return
+    try:
+        imported = import_chat(upload.getvalue(), max_bytes=settings.max_upload_mb * 1024 * 1024)
+    except ImportRejected as error:
+        st.session_state["import_problem"] = str(error)
+        return
+    store.save(imported, owner=owner)
+    open_conversation(OpenChat(imported, owner, store.version(imported.id)))
+    sidebar.reset_import()
 
 
 with st.sidebar:
+    login.account(owner)
     statuses = sidebar.endpoint_statuses(settings, settings.model_dump_json())
     targets = sidebar.pick_targets(statuses, settings, conversation)
     sidebar.settings_panel(conversation, targets)
-    sidebar.chat_actions(conversation, on_clear=clear_chat)
+    sidebar.chat_actions(conversation, on_clear=clear_chat, disabled=live is not None)
     sidebar.conversation_list(
         store,
+        owner,
         conversation,
         on_open=open_saved,
-        on_new=lambda: open_conversation(new_conversation()),
+        on_new=lambda: open_conversation(OpenChat(new_conversation(), owner)),
         on_delete=delete_saved,
     )
+    sidebar.chat_import(on_upload=import_uploaded, problem=st.session_state.pop("import_problem", None))
     sidebar.watch_endpoints(statuses, settings)
 
+
+def start_answering(**changes: list) -> LiveTurn | None:
+    """Store the new turn with `changes`, then stream its answers (the live turn saves them as they come)."""
+    turn, jobs = prepare_answers(conversation, targets, timeout_s=settings.request_timeout_s)
+    appended = [*changes.pop("append", []), turn]
+    save_change(**changes, append=appended)
+    if st.session_state.get("gone"):
+        return None
+    return answers.start(conversation.id, turn, jobs, turn_saver(store, conversation.id))
+
+
 # A submission is read before the input is drawn, so a message that cannot be sent puts its text back.
-problems: list[str] = []
-jobs = []
+problems = [notice for notice in (deleted_elsewhere,) if notice]
 submission = st.session_state.get(COMPOSER)
-if submission is not None:
+requested = st.session_state.pop("requested", None)
+editing = st.session_state.get("editing")
+if submission is not None and live is None:
     waiting = pending_images()
     for upload in submission.files:
         try:
@@ -127,34 +192,72 @@ if submission is not None:
             now, later = images_for_next_message(
                 waiting, targets, split=st.session_state.pop("split_images", False)
             )
-            add_user_message(conversation, submission.text, now, targets)
+            user = add_user_message(conversation, submission.text, now, targets)
             waiting[:] = later
-            save(store, conversation)
-            jobs = start_answers(conversation, targets, timeout_s=settings.request_timeout_s)
+            live = start_answering(append=[user])
+            if live is None:  # not sent after all: its images wait for the next message again
+                waiting[:0] = now
         except TooManyImages as error:
             problems.append(str(error))
             st.session_state["split_images"] = True
         except EmptyMessage as error:
             problems.append(str(error))
-    if problems:
+    if problems or st.session_state.get("gone"):
         st.session_state[COMPOSER] = submission.text
-elif st.session_state.pop("regenerate", False) and targets and drop_last_answer(conversation):
-    jobs = start_answers(conversation, targets, timeout_s=settings.request_timeout_s)
+elif requested == "regenerate" and targets and live is None and (dropped := drop_last_answer(conversation)):
+    live = start_answering(delete=[dropped.id])
+elif requested == "answer" and targets and live is None and unanswered(conversation):
+    live = start_answering()
+elif requested == "edit" and targets and live is None and editing is not None:
+    text, keep = st.session_state.pop("edited")
+    try:
+        edited, removed = edit_last_user_message(conversation, text, keep)
+        cancel_edit()
+        editing = None
+        live = start_answering(update=[edited], delete=removed)
+    except EmptyMessage as error:
+        problems.append(str(error))
+if gone := st.session_state.pop("gone", None):  # this chat was deleted elsewhere: a new one takes its place
+    problems.append(f"{gone} What you sent is back in the input: send it to start a new chat.")
+    chat = open_conversation(OpenChat(new_conversation(), owner))
+    conversation, live = chat.conversation, None
 
-st.title(conversation.title if conversation.messages else "Qwen3-VL chat")
+st.title(plain_text(conversation.title) if conversation.messages else "Qwen3-VL chat", anchor=False)
 if not conversation.messages:
     st.caption("Ask anything, or attach images (JPG, PNG, GIF, WebP, BMP) with the clip, drag-drop or paste.")
 slots = []
-for index, message in enumerate(conversation.messages):
-    if message.role == "user":
-        render_user(message)
-        continue
-    live = bool(jobs) and index == len(conversation.messages) - 1
-    slots = render_assistant(message, index=index, image=image_for_answer(conversation, index), live=live)
+last_user = max(
+    (i for i, message in enumerate(conversation.messages) if message.role == "user"), default=None
+)
+for index, stored in enumerate(conversation.messages):
+    message: Message = live.message if live is not None and stored.id == live.message.id else stored
+    streaming = live is not None and message is live.message
+
+    def actions(message: Message = message, index: int = index) -> None:
+        turn_actions(
+            message,
+            editable=index == last_user and bool(targets),
+            disabled=live is not None,
+            on_delete=delete_message,
+            on_edit=start_editing,
+        )
+
+    if message.role == "user" and editing == message.id and index == last_user and live is None:
+        edit_form(message, on_send=send_edit, on_cancel=cancel_edit)
+    elif message.role == "user":
+        render_user(message, actions)
+    else:
+        image = image_for_answer(conversation, index)
+        answer_slots = render_assistant(message, index=index, image=image, live=streaming, actions=actions)
+        slots = answer_slots if streaming else slots
 
 last = conversation.messages[-1] if conversation.messages else None
-if not jobs and last is not None and last.role == "assistant":
-    st.button("Regenerate", icon="🔄", key="regenerate-button", on_click=request_regenerate)
+if live is None and last is not None and last.role == "assistant":
+    st.button("Regenerate", icon="🔄", key="regenerate-button", on_click=request, args=("regenerate",))
+elif live is None and unanswered(conversation) and editing is None:
+    st.button(
+        "Answer", icon="💬", key="answer-button", on_click=request, args=("answer",), disabled=not targets
+    )
 
 if waiting := pending_images():
     st.info(f"{len(waiting)} image(s) ready, sent with your next message:", icon="📎")
@@ -166,19 +269,19 @@ for problem in problems:
     st.error(problem, icon="🚫")
 
 st.chat_input(
-    "Ask about your images…",
+    "An answer is streaming: wait for it, or stop it" if live is not None else "Ask about your images…",
     key=COMPOSER,
     accept_file="multiple",
     file_type=IMAGE_TYPES,
     max_upload_size=settings.max_upload_mb,
     submit_mode="disable",
-    disabled=not targets,
+    disabled=not targets or live is not None,
 )
 
-if jobs:
-    remember_streaming(conversation, jobs)
-    stream_into(jobs, slots, save=lambda: save(store, conversation))
-    forget_streaming()
-    if any(job.answer.status in (AnswerStatus.FAILED, AnswerStatus.INTERRUPTED) for job in jobs):
+if live is not None:
+    follow(live, slots)
+    if any(
+        answer.status in (AnswerStatus.FAILED, AnswerStatus.INTERRUPTED) for answer in live.message.answers
+    ):
         sidebar.endpoint_statuses.clear()  # look again now: the server may be down or serve another model
     st.rerun()

@@ -1,4 +1,5 @@
-"""What a turn does to a conversation: add the user's message, start the answers, regenerate, recover.
+"""What a turn does to a conversation: add the user's message, prepare the answers, regenerate, delete or edit
+turns. Each change is made to the conversation in memory and returns what the store must change with it.
 
 Kept apart from the page so every rule here is tested without Streamlit.
 """
@@ -66,10 +67,11 @@ def title_for(message: Message) -> str:
     return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1].rstrip() + "…"
 
 
-def start_answers(
+def prepare_answers(
     conversation: Conversation, targets: Sequence[Target], *, timeout_s: float
-) -> list[AnswerJob]:
-    """One assistant turn with an answer per target (several = compare mode), each streaming in a thread."""
+) -> tuple[Message, list[AnswerJob]]:
+    """Append one assistant turn with an answer per target (several = compare mode); returns it with one
+    job per answer, not started yet (the turn is stored first, so each save of it finds its row)."""
     history = list(conversation.messages)
     if not history or history[-1].role != "user":
         raise ValueError("an answer needs a user message to answer")
@@ -96,23 +98,66 @@ def start_answers(
         )
     conversation.messages.append(turn)
     conversation.touch()
-    return [job.start() for job in jobs]
+    return turn, jobs
 
 
-def drop_last_answer(conversation: Conversation) -> bool:
-    """Remove the last assistant turn so it can be asked again; False when there is none to redo."""
+def drop_last_answer(conversation: Conversation) -> Message | None:
+    """Remove the last assistant turn so it can be asked again; None when there is none to redo."""
     if len(conversation.messages) < 2 or conversation.messages[-1].role != "assistant":
-        return False
-    conversation.messages.pop()
+        return None
     conversation.touch()
-    return True
+    return conversation.messages.pop()
+
+
+def unanswered(conversation: Conversation) -> bool:
+    """The last turn is the user's, with no answer after it (its answer was deleted, or never came)."""
+    return bool(conversation.messages) and conversation.messages[-1].role == "user"
+
+
+def delete_turn(conversation: Conversation, message_id: str) -> list[str]:
+    """Remove a turn: an answer alone, a user message with the answer to it. Returns the ids removed."""
+    index = next((i for i, message in enumerate(conversation.messages) if message.id == message_id), None)
+    if index is None:
+        return []
+    end = index + 1
+    if conversation.messages[index].role == "user" and end < len(conversation.messages):
+        end += conversation.messages[end].role == "assistant"
+    removed = [message.id for message in conversation.messages[index:end]]
+    del conversation.messages[index:end]
+    conversation.touch()
+    return removed
+
+
+def last_user_message(conversation: Conversation) -> Message | None:
+    return next((message for message in reversed(conversation.messages) if message.role == "user"), None)
+
+
+def edit_last_user_message(
+    conversation: Conversation, text: str, keep_images: Sequence[int]
+) -> tuple[Message, list[str]]:
+    """Rewrite the user's last message (its text; the images at the `keep_images` positions stay) and remove
+    what answered it, ready to be answered again. Returns the edited message and the ids removed."""
+    message = last_user_message(conversation)
+    if message is None:
+        raise EmptyMessage("There is no message of yours to edit.")
+    images = [image for position, image in enumerate(message.images) if position in set(keep_images)]
+    text = text.strip()
+    if not text and not images:
+        raise EmptyMessage("Type a message or keep an image: an empty message cannot be sent.")
+    index = conversation.messages.index(message)
+    removed = [later.id for later in conversation.messages[index + 1 :]]
+    del conversation.messages[index + 1 :]
+    message.text, message.images = text, images
+    if index == next(i for i, turn in enumerate(conversation.messages) if turn.role == "user"):
+        conversation.title = title_for(message)
+    conversation.touch()
+    return message, removed
 
 
 def finish(jobs: Sequence[AnswerJob], *, grace_s: float = 2.0) -> None:
-    """Stop whatever still streams (the user stopped, or the page run was interrupted); keep what arrived."""
+    """Stop whatever still streams; keep what arrived."""
     for job in jobs:
-        if job.running:
-            job.stop()
+        job.stop()
     for job in jobs:
         job.wait(grace_s)
         if job.answer.status is AnswerStatus.STREAMING:  # its thread did not end in time

@@ -107,9 +107,17 @@ class Answer(BaseModel):
     stats: AnswerStats = Field(default_factory=AnswerStats, description="Timing and token counts.")
 
 
+def _new_id() -> str:
+    return uuid.uuid4().hex
+
+
 class Message(BaseModel):
     """A user turn (text + images) or an assistant turn (one answer, or one per endpoint in compare mode)."""
 
+    id: str = Field(
+        default_factory=_new_id,
+        description="Stable id: the store updates and deletes turns by it, so concurrent tabs never clash.",
+    )
     role: Literal["user", "assistant"]
     text: str = Field(default="", description="User text (empty for assistant turns).")
     images: list[ImageAttachment] = Field(default_factory=list, description="User images, in upload order.")
@@ -123,10 +131,6 @@ class Message(BaseModel):
         usable = [answer for answer in self.answers if answer.content]
         own = [answer for answer in usable if answer.endpoint == endpoint]
         return (own or usable or [None])[0]
-
-
-def _new_id() -> str:
-    return uuid.uuid4().hex
 
 
 class Conversation(BaseModel):

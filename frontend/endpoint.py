@@ -57,6 +57,12 @@ class Endpoint(BaseModel):
         "on one replica (production-stack's routerSpec.sessionKey, e.g. x-session-id); None = not sent.",
     )
 
+    start_command: str | None = Field(
+        default=None,
+        description="How to start this server, shown while it is not started, e.g. "
+        "`docker compose --profile 8b up -d` (compose sets it) or `python -m serve up 8b`.",
+    )
+
     @field_validator("base_url")
     @classmethod
     def _openai_base(cls, value: str) -> str:
@@ -77,7 +83,7 @@ class Endpoint(BaseModel):
             )
         return value
 
-    _blank_is_none = field_validator("api_key", "model", "session_header", mode="before")(blank_to_none)
+    _blank_is_none = field_validator("api_key", "model", "session_header", "start_command", mode="before")(blank_to_none)
 
     @property
     def root_url(self) -> str:

@@ -1,16 +1,19 @@
 """Is a vLLM endpoint usable? Probes /health and /v1/models; no Streamlit here, so it is testable alone.
 
 vLLM 0.32 opens its port only once the weights are loaded, so a server that is still loading refuses
-connections just like one that is not running: both are `down`, with a reason that says so. `loading`
-is a server that answers /health with a 5xx (vLLM: 503 once the engine has died; proxies and vLLM's
-preload health server: 503 while starting).
+connections just like one that is not running. An endpoint that refuses connections (or whose compose
+service does not exist) and was never seen ready by this page is `not started`, with how to start it: under
+the default compose profile the other model is simply not running, which is no error. Once it was ready, the
+same refusal is `down`. `loading` is a server that answers /health with a 5xx (vLLM: 503 once the engine
+has died; proxies and vLLM's preload health server: 503 while starting).
 """
 
 from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
 
@@ -25,6 +28,7 @@ TIMEOUT_SECONDS = 2.0
 class State(StrEnum):
     READY = "ready"
     LOADING = "loading"
+    NOT_STARTED = "not started"
     DOWN = "down"
 
 
@@ -44,7 +48,10 @@ class _ModelList(BaseModel):
 
 class EndpointStatus(BaseModel):
     endpoint: Endpoint = Field(description="The endpoint probed.")
-    state: State = Field(description="ready: answers requests; loading: up but not healthy; down: unusable.")
+    state: State = Field(
+        description="ready: answers requests; loading: up but not healthy; not started: nothing listens and it "
+        "was never ready; down: unusable."
+    )
     models: list[ServedModel] = Field(default_factory=list, description="Served models (when ready).")
     reason: str = Field(default="", description="Why it is not ready, in words for the page.")
 
@@ -62,8 +69,10 @@ def check_endpoint(
     *,
     timeout: float = TIMEOUT_SECONDS,
     transport: httpx.BaseTransport | None = None,
+    was_ready: bool = False,
 ) -> EndpointStatus:
-    """Probe one endpoint; never raises. `api_key` is used when the endpoint has none of its own."""
+    """Probe one endpoint; never raises. `api_key` is used when the endpoint has none of its own; `was_ready`:
+    this page saw it ready before (so nothing listening means it went down, not that it was never started)."""
     key = endpoint.api_key or api_key
     headers = {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
 
@@ -89,6 +98,8 @@ def check_endpoint(
     except httpx.HTTPStatusError as error:
         return status(State.DOWN, f"/v1/models answered {error.response.status_code}")
     except (httpx.HTTPError, httpx.InvalidURL) as error:
+        if not was_ready and _nothing_listens(error):
+            return status(State.NOT_STARTED, _how_to_start(endpoint))
         return status(State.DOWN, _connection_problem(error))
     except ValidationError:  # includes invalid JSON
         return status(State.DOWN, "/v1/models did not answer like vLLM")
@@ -104,21 +115,66 @@ def check_endpoint(
     return status(State.READY, models=models)
 
 
-def check_endpoints(endpoints: Sequence[Endpoint], api_key: SecretStr | None = None) -> list[EndpointStatus]:
-    """All endpoints in parallel (each may take up to the timeout), in the order given."""
+class ReadySeen:
+    """Endpoints this process has seen ready (by base URL), thread-safe."""
+
+    def __init__(self) -> None:
+        self._urls: set[str] = set()
+        self._lock = threading.Lock()
+
+    def __contains__(self, endpoint: Endpoint) -> bool:
+        with self._lock:
+            return endpoint.base_url in self._urls
+
+    def add(self, endpoint: Endpoint) -> None:
+        with self._lock:
+            self._urls.add(endpoint.base_url)
+
+
+def check_endpoints(
+    endpoints: Sequence[Endpoint], api_key: SecretStr | None = None, seen: ReadySeen | None = None
+) -> list[EndpointStatus]:
+    """All endpoints in parallel (each may take up to the timeout), in the order given; `seen` remembers which
+    were ever ready."""
+    seen = seen if seen is not None else ReadySeen()
+
+    def check(endpoint: Endpoint) -> EndpointStatus:
+        status = check_endpoint(endpoint, api_key, was_ready=endpoint in seen)
+        if status.state is State.READY:
+            seen.add(endpoint)
+        return status
+
     with ThreadPoolExecutor(max_workers=max(1, len(endpoints))) as pool:
-        return list(pool.map(lambda endpoint: check_endpoint(endpoint, api_key), endpoints))
+        return list(pool.map(check, endpoints))
+
+
+def _how_to_start(endpoint: Endpoint) -> str:
+    start = f": start it with `{endpoint.start_command}`" if endpoint.start_command else ""
+    return f"nothing is serving {endpoint.base_url} yet{start} (a model that is loading also looks like this)"
+
+
+def _nothing_listens(error: Exception) -> bool:
+    """Connection refused, or a host name that does not resolve (compose: a service that is not running)."""
+    return any(isinstance(cause, socket.gaierror) or _refused(cause) for cause in _causes(error))
+
+
+def _causes(error: BaseException) -> Iterator[BaseException]:
+    """The exception and the chain httpx wraps around the socket error."""
+    cause: BaseException | None = error
+    while cause is not None:
+        yield cause
+        cause = cause.__cause__ or cause.__context__
+
+
+def _refused(cause: BaseException) -> bool:
+    return isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED
 
 
 def _connection_problem(error: Exception) -> str:
-    """Words for the usual causes, found in the exception chain httpx wraps."""
-    cause: BaseException | None = error
-    while cause is not None:
+    """Words for the usual causes."""
+    for cause in _causes(error):
         if isinstance(cause, socket.gaierror):
             return "host not found (in compose: the service is not running)"
-        if isinstance(cause, ConnectionRefusedError) or getattr(cause, "errno", None) == errno.ECONNREFUSED:
-            return (
-                "connection refused: not running, or still loading (vLLM listens once the weights are loaded)"
-            )
-        cause = cause.__cause__ or cause.__context__
+        if _refused(cause):
+            return "connection refused: it stopped (it was ready before); see its log, or start it again"
     return f"cannot connect: {error}"

@@ -15,7 +15,7 @@ import unicodedata
 from datetime import UTC, datetime
 
 from frontend.conversation import Answer, AnswerStatus, Conversation, ImageAttachment, Message
-from frontend.markdown import closing_fence
+from frontend.markdown import closing_fence, code_span, plain_text
 
 _MAX_NAME_CHARS = 60  # of the title, in the file name: readable, and far below file system limits
 
@@ -29,12 +29,12 @@ def export_markdown(conversation: Conversation) -> str:
     """A readable transcript: title, settings, then every turn with its images, answers and notices."""
     settings = conversation.settings
     lines = [
-        f"# {_escape(conversation.title) or 'Conversation'}",
+        f"# {plain_text(conversation.title) or 'Conversation'}",
         "",
         f"- Created: {_when(conversation.created_at)}; last changed: {_when(conversation.updated_at)}",
     ]
     if conversation.endpoint:
-        lines.append(f"- Endpoint: {_escape(conversation.endpoint)}")
+        lines.append(f"- Endpoint: {plain_text(conversation.endpoint)}")
     lines.append(
         f"- Settings: temperature {settings.temperature:g}, top-p {settings.top_p:g}, "
         f"max tokens {settings.max_tokens}, image token budget {settings.image_token_budget}"
@@ -88,8 +88,8 @@ def _assistant_turn(message: Message) -> list[str]:
 
 
 def _answer(answer: Answer) -> list[str]:
-    model = f" (model {_code_span(answer.stats.model)})" if answer.stats.model else ""
-    lines = [f"### {_escape(answer.endpoint)}{model}", ""]
+    model = f" (model {code_span(answer.stats.model)})" if answer.stats.model else ""
+    lines = [f"### {plain_text(answer.endpoint)}{model}", ""]
     if answer.status is not AnswerStatus.DONE:
         lines += [f"**Status: {answer.status.value}**", ""]
     if answer.error:
@@ -111,12 +111,12 @@ def _image_line(image: ImageAttachment) -> str:
     size = f"{image.width}×{image.height} px as sent"
     if (image.original_width, image.original_height) != (image.width, image.height):
         size += f" (uploaded {image.original_width}×{image.original_height})"
-    notes = "".join(f"; {_escape(note)}" for note in image.notes)
-    return f"- {_code_span(image.name)}: {size}, {image.tokens} tokens{notes}"
+    notes = "".join(f"; {plain_text(note)}" for note in image.notes)
+    return f"- {code_span(image.name)}: {size}, {image.tokens} tokens{notes}"
 
 
 def _notices(message: Message) -> list[str]:
-    return [line for notice in message.notices for line in (f"> **Note:** {_escape(notice)}", "")]
+    return [line for notice in message.notices for line in (f"> **Note:** {plain_text(notice)}", "")]
 
 
 def _when(timestamp: float) -> str:
@@ -128,19 +128,6 @@ def _closed(markdown: str) -> str:
     markdown = markdown.rstrip()
     fence = closing_fence(markdown)
     return f"{markdown}\n{fence}" if fence else markdown
-
-
-def _escape(text: str) -> str:
-    """One line of plain text for Markdown: whitespace runs collapsed, markup and HTML characters escaped."""
-    return re.sub(r"([\\`*_\[\]<>&$~#|])", r"\\\1", " ".join(text.split()))
-
-
-def _code_span(text: str) -> str:
-    """Plain text as an inline code span, on one line, with more backticks around it than it holds."""
-    text = " ".join(text.split())
-    ticks = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
-    padding = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{padding}{text}{padding}{ticks}"
 
 
 def _code_block(text: str) -> str:

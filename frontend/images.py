@@ -126,6 +126,32 @@ def prepare_image(
         raise ImageRejected(_corrupt_message(label)) from error
 
 
+_ATTACHMENT_FORMATS = {"image/jpeg": _JPEG_FORMATS, "image/png": frozenset({"PNG"})}
+
+
+def check_attachment(image: ImageAttachment) -> None:
+    """An image that was prepared elsewhere (an imported chat) is what it says: valid base64 of a complete
+    JPEG or PNG of its stated size. Raises ImageRejected naming it otherwise."""
+    label = image.name.strip() or "An image"
+    try:
+        data = base64.b64decode(image.data_base64, validate=True)
+        with Image.open(io.BytesIO(data), formats=("JPEG", "PNG")) as decoded:
+            if decoded.format not in _ATTACHMENT_FORMATS[image.mime_type]:
+                raise ImageRejected(
+                    f"{label} is {decoded.format}, not the {image.mime_type} it claims to be."
+                )
+            if decoded.size != (image.width, image.height):
+                raise ImageRejected(
+                    f"{label} is {decoded.width}x{decoded.height} pixels, not the {image.width}x{image.height} "
+                    "it claims to be."
+                )
+            decoded.load()
+    except ImageRejected:
+        raise
+    except Exception as error:  # binascii.Error, Pillow's OSError, ValueError, ... on bad data
+        raise ImageRejected(_corrupt_message(label)) from error
+
+
 def _check_byte_size(data: bytes, label: str, max_bytes: int) -> None:
     if not data:
         raise ImageRejected(f"{label} is empty (0 bytes); choose the file again.")

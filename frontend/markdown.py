@@ -10,6 +10,12 @@ So a `$` that is not part of a math expression is escaped as `\$` (rendered as a
 expression is Streamlit's own definition: `$$...$$`, or `$...$` on one line that neither starts nor ends with
 a space and whose closing `$` is not followed by a digit (so "$ x $" is not math, as in Streamlit).
 
+Nothing in an answer may make the browser load anything by itself (a prompt injected through an image or a
+document could otherwise send the chat to any server in an image URL): an image, `![alt](url)` or
+`![alt][ref]`, becomes a link to its URL after a picture sign ("🖼️alt", clicked or not at the user's choice).
+Raw HTML needs no change: st.markdown shows it as text (it renders HTML only with unsafe_allow_html), and so
+does KaTeX with `\includegraphics` and `\href` (Streamlit leaves KaTeX's `trust` off).
+
 Code is left alone: fenced blocks (``` or ~~~, also inside lists and quotes; an unclosed one runs to the
 end, as while it streams) and code spans. Indented code blocks are not recognised (in list items an indent
 is ordinary text), so LaTeX in them would be converted. A delimiter that is not closed yet, as at the end
@@ -46,12 +52,15 @@ _INLINE = re.compile(
     r"|(?P<dollar_math>(?<!\$)\$\$+(?!\$)[\s\S]*?\$\$|(?<!\$)\$(?![\s$])[^$\n]*?[^\s$]\$(?!\d))"
     r"|(?P<dollar_run>\$\$+)"  # an unclosed $$ (e.g. display math still streaming)
     r"|(?P<dollar>\$)"  # any other dollar sign
+    r"|(?P<image>!\[(?P<no_alt>\])?)"  # an image: a link instead
 )
+IMAGE_SIGN = "🖼️"
 
 
 def to_streamlit_markdown(text: str) -> str:
-    r"""`text` with `\(x\)` as `$x$`, `\[x\]` as a `$$` block and stray `$` escaped, outside code."""
-    if "\\" not in text and "$" not in text:
+    r"""`text` with `\(x\)` as `$x$`, `\[x\]` as a `$$` block, stray `$` escaped and images as links, outside
+    code."""
+    if "\\" not in text and "$" not in text and "![" not in text:
         return text
     parts, _ = _split_code_blocks(text)
     return "".join(_convert_prose(part) if is_prose else part for is_prose, part in parts)
@@ -110,6 +119,8 @@ def _convert_prose(prose: str) -> str:
             return _inline(match)
         if match["dollar"] is not None:
             return "\\$"
+        if match["image"] is not None:
+            return f"{IMAGE_SIGN}[image]" if match["no_alt"] else f"{IMAGE_SIGN}["
         return match[0]
 
     return _INLINE.sub(replace, prose)
@@ -144,3 +155,18 @@ def _display(prose: str, match: re.Match[str]) -> str:
     body += [line.rstrip() for line in rest]
     block = "$$\n" + "\n".join(body) + "\n" + prefix + "$$"
     return ("\n" + prefix if text_before else spaces) + block + ("\n" + prefix if text_after else "")
+
+
+def plain_text(text: str) -> str:
+    """One line of text shown as itself by a Markdown renderer (titles, file names, labels, messages): whitespace
+    runs collapsed, markup and HTML characters escaped, so it can neither format nor load anything."""
+    line = re.sub(r"([\\`*_\[\]<>&$~#|!])", r"\\\1", " ".join(text.split()))
+    return re.sub(r"^(?:([-+=])|(\d+)([.)]))", r"\2\\\1\3", line)  # no list marker at the start
+
+
+def code_span(text: str) -> str:
+    """Plain text as an inline code span, on one line, with more backticks around it than it holds."""
+    text = " ".join(text.split())
+    ticks = "`" * (max((len(run) for run in re.findall(r"`+", text)), default=0) + 1)
+    padding = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{padding}{text}{padding}{ticks}"

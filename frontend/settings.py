@@ -24,8 +24,12 @@ ENV_PREFIX = "FRONTEND_"
 def _bare_metal_endpoints() -> list[Endpoint]:
     # The profiles' ports: 8000 for the 8b family, 8001 for 4b.
     return [
-        Endpoint(name="Qwen3-VL-8B", base_url="http://127.0.0.1:8000/v1"),
-        Endpoint(name="Qwen3-VL-4B", base_url="http://127.0.0.1:8001/v1"),
+        Endpoint(
+            name="Qwen3-VL-8B", base_url="http://127.0.0.1:8000/v1", start_command="python -m serve up 8b"
+        ),
+        Endpoint(
+            name="Qwen3-VL-4B", base_url="http://127.0.0.1:8001/v1", start_command="python -m serve up 4b"
+        ),
     ]
 
 
@@ -71,8 +75,25 @@ class FrontendSettings(BaseSettings):
     max_upload_mb: int = Field(
         default=20, ge=1, le=200, description="Largest image file accepted, in MB (FRONTEND_MAX_UPLOAD_MB)."
     )
+    password: SecretStr | None = Field(
+        default=None,
+        description="Shared password that opens the page, for a small team (FRONTEND_PASSWORD); empty = none. "
+        "Everyone who has it shares one set of chats; with OIDC login (st.login) each user has their own.",
+    )
+    bind_address: str | None = Field(
+        default=None,
+        description="Address people reach the page on (FRONTEND_BIND_ADDRESS; compose passes BIND_ADDRESS): "
+        "beyond loopback the page requires a login. Default: Streamlit's server.address.",
+    )
+    allow_no_login: bool = Field(
+        default=False,
+        description="Serve the page beyond loopback without a login (FRONTEND_ALLOW_NO_LOGIN=true), e.g. "
+        "behind a reverse proxy that authenticates; anyone who reaches it can use the models and read every chat.",
+    )
 
-    _blank_key = field_validator("api_key", "vllm_api_key", mode="before")(blank_to_none)
+    _blank_key = field_validator("api_key", "vllm_api_key", "password", "bind_address", mode="before")(
+        blank_to_none
+    )
 
     @model_validator(mode="after")
     def _servers_key_by_default(self) -> FrontendSettings:

@@ -2,42 +2,65 @@
 
 Streamlit runs every browser session's script in its own thread, several at once, so each operation opens its
 own connection (sqlite3 connections must not be shared across threads), waits up to BUSY_TIMEOUT_S for a
-lock, and writes in a single transaction: a crash leaves the old or the new conversation, never half of one.
-WAL journaling lets the sidebar read while another session writes.
+lock, and writes in a single transaction: a crash leaves the old or the new state, never half of one. WAL
+journaling lets the sidebar read while another session writes.
 
-A conversation is stored whole, as its JSON (images included), with title, updated_at and message count copied
-into columns so that the sidebar list does not parse every body. A save rewrites the whole row, so the page
-should save at turn boundaries (message sent, answer finished), not on every streamed token.
+Several tabs (or people) may write one conversation at once, so a turn is a row of its own, keyed by the
+message id: a change appends, updates or deletes the turns it names and nothing else. A turn sent in one tab
+therefore never erases a turn sent in another, an update never brings back a turn (or a chat) deleted
+elsewhere, and appending to a deleted chat raises ConversationGone instead of recreating it. Every change
+bumps the conversation's `version`, so a page can tell cheaply that another tab changed it.
+
+Each conversation has an `owner` ("" = the shared space of a page without per-user login): list, load,
+delete and replace only see the owner's conversations.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing, contextmanager
 from pathlib import Path
 
 from pydantic import BaseModel, Field, ValidationError
 
-from frontend.conversation import Conversation
+from frontend.conversation import Conversation, Message
 
 logger = logging.getLogger(__name__)
 
-SCHEMA_VERSION = 1  # PRAGMA user_version; bump it and add a step to _migrate when the table changes
+SCHEMA_VERSION = 2  # PRAGMA user_version; bump it and add a step to _migrate when the tables change
 BUSY_TIMEOUT_S = 10.0
+SHARED = ""  # the owner of every conversation when users are not known
 _FIX_HINT = "Point FRONTEND_DATA_DIR at a writable folder (in Docker: the frontend-data volume at /data)."
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
     id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
     title TEXT NOT NULL,
     updated_at REAL NOT NULL,
-    message_count INTEGER NOT NULL,
-    body TEXT NOT NULL
+    version INTEGER NOT NULL,
+    head TEXT NOT NULL
 );
-CREATE INDEX IF NOT EXISTS conversations_by_updated_at ON conversations (updated_at DESC);
+CREATE INDEX IF NOT EXISTS conversations_by_owner ON conversations (owner, updated_at DESC);
+CREATE TABLE IF NOT EXISTS messages (
+    conversation_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, id)
+);
+CREATE INDEX IF NOT EXISTS messages_in_order ON messages (conversation_id, position);
 """
+# A conversation's row holds everything but its turns (`head`, JSON); title and updated_at are copied into
+# columns so that the sidebar list does not parse every head.
+_HEAD_EXCLUDE = {"messages"}
+_STREAMING_TURNS = (
+    "SELECT conversation_id, id, body FROM messages WHERE EXISTS (SELECT 1 FROM json_each(body, '$.answers') "
+    "WHERE json_extract(value, '$.status') = 'streaming')"
+)
 
 
 class ConversationSummary(BaseModel):
@@ -51,6 +74,10 @@ class ConversationSummary(BaseModel):
 
 class StoreError(RuntimeError):
     """The database cannot be opened or written; the message names the file and what to do."""
+
+
+class ConversationGone(StoreError):
+    """The conversation was deleted (in another tab or window) while this one still had it open."""
 
 
 class ConversationStore:
@@ -81,34 +108,99 @@ class ConversationStore:
         except sqlite3.Error as error:
             raise StoreError(self._describe(error, "open")) from error
 
-    def save(self, conversation: Conversation) -> None:
-        """Insert or replace the whole conversation (as it is: the caller touches updated_at)."""
-        row = (
-            conversation.id,
-            conversation.title,
-            conversation.updated_at,
-            len(conversation.messages),
-            conversation.model_dump_json(),
-        )
-        with self._transaction("save a conversation to") as connection:
-            connection.execute(
-                "INSERT INTO conversations (id, title, updated_at, message_count, body) VALUES (?, ?, ?, ?, ?) "
-                "ON CONFLICT (id) DO UPDATE SET title = excluded.title, updated_at = excluded.updated_at, "
-                "message_count = excluded.message_count, body = excluded.body",
-                row,
-            )
+    def save(self, conversation: Conversation, *, owner: str = SHARED) -> None:
+        """Write the whole conversation as it is, replacing any stored turns (the caller touches updated_at).
 
-    def load(self, conversation_id: str) -> Conversation | None:
-        """The conversation, or None when there is none or its row no longer validates (logged)."""
+        For a conversation nobody else writes: a new or imported chat, a test. The page changes an existing
+        chat with change(), which cannot lose another tab's turns. Refuses another owner's conversation.
+        """
+        with self._transaction("save a conversation to") as connection:
+            stored = connection.execute(
+                "SELECT owner FROM conversations WHERE id = ?", (conversation.id,)
+            ).fetchone()
+            if stored is not None and stored[0] != owner:
+                raise StoreError(f"Conversation {conversation.id} belongs to someone else; it was not saved.")
+            connection.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation.id,))
+            connection.execute(
+                "INSERT INTO conversations (id, owner, title, updated_at, version, head) "
+                "VALUES (?, ?, ?, ?, 1, ?) ON CONFLICT (id) DO UPDATE SET title = excluded.title, "
+                "updated_at = excluded.updated_at, version = version + 1, head = excluded.head",
+                (conversation.id, owner, *self._head(conversation)),
+            )
+            self._append(connection, conversation.id, conversation.messages)
+
+    def change(
+        self,
+        conversation: Conversation,
+        *,
+        append: Sequence[Message] = (),
+        update: Sequence[Message] = (),
+        delete: Sequence[str] = (),
+    ) -> None:
+        """One turn's worth of changes, in one transaction: delete the turns with the ids in `delete`, replace
+        the stored turns that `update` names (a turn deleted meanwhile stays deleted), append `append` after
+        every stored turn, and store the conversation's title and settings. Raises ConversationGone when the
+        conversation is no longer stored."""
+        with self._transaction("save a conversation to") as connection:
+            changed = connection.execute(
+                "UPDATE conversations SET title = ?, updated_at = ?, version = version + 1, head = ? "
+                "WHERE id = ?",
+                (*self._head(conversation), conversation.id),
+            )
+            if changed.rowcount == 0:
+                raise ConversationGone(
+                    f"The chat “{conversation.title}” was deleted, in another tab or window."
+                )
+            connection.executemany(
+                "DELETE FROM messages WHERE conversation_id = ? AND id = ?",
+                [(conversation.id, message_id) for message_id in delete],
+            )
+            connection.executemany(
+                "UPDATE messages SET body = ? WHERE conversation_id = ? AND id = ?",
+                [(message.model_dump_json(), conversation.id, message.id) for message in update],
+            )
+            self._append(connection, conversation.id, append)
+
+    def update_turn(self, conversation_id: str, message: Message, *, updated_at: float) -> bool:
+        """Replace one stored turn (an answer as it streams); False, and nothing written, when the turn or
+        its conversation was deleted meanwhile."""
+        with self._transaction("save an answer to") as connection:
+            changed = connection.execute(
+                "UPDATE messages SET body = ? WHERE conversation_id = ? AND id = ?",
+                (message.model_dump_json(), conversation_id, message.id),
+            )
+            if changed.rowcount == 0:
+                return False
+            connection.execute(
+                "UPDATE conversations SET updated_at = max(updated_at, ?), version = version + 1 WHERE id = ?",
+                (updated_at, conversation_id),
+            )
+            return True
+
+    def version(self, conversation_id: str) -> int | None:
+        """How many times the conversation changed (None when it is not stored): cheap, for change checks."""
         with self._connection("read a conversation from") as connection:
             row = connection.execute(
-                "SELECT body FROM conversations WHERE id = ?", (conversation_id,)
+                "SELECT version FROM conversations WHERE id = ?", (conversation_id,)
             ).fetchone()
-        if row is None:
+        return None if row is None else int(row[0])
+
+    def load(self, conversation_id: str, *, owner: str = SHARED) -> Conversation | None:
+        """The owner's conversation, or None when there is none or it no longer validates (logged)."""
+        with self._connection("read a conversation from") as connection:
+            head = connection.execute(
+                "SELECT head FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
+            ).fetchone()
+            bodies = connection.execute(
+                "SELECT body FROM messages WHERE conversation_id = ? ORDER BY position", (conversation_id,)
+            ).fetchall()
+        if head is None:
             return None
         try:
-            conversation = Conversation.model_validate_json(row[0])
-        except (ValueError, TypeError) as error:  # ValidationError is a ValueError
+            fields = json.loads(head[0])
+            fields["messages"] = [json.loads(body) for (body,) in bodies]
+            conversation = Conversation.model_validate(fields)
+        except (ValueError, TypeError) as error:  # JSONDecodeError and ValidationError are ValueErrors
             logger.warning(
                 "Conversation %s in %s is unreadable, ignored: %s", conversation_id, self.path, error
             )
@@ -123,19 +215,20 @@ class ConversationStore:
             return None
         return conversation
 
-    def list(self, limit: int = 200) -> list[ConversationSummary]:
-        """Summaries, most recently changed first; rows whose columns or JSON body are unreadable are skipped.
+    def list(self, limit: int = 200, *, owner: str = SHARED) -> list[ConversationSummary]:
+        """The owner's summaries, most recently changed first; rows whose columns or JSON are unreadable are
+        skipped.
 
-        Only the body's JSON syntax is checked here (by SQLite, without parsing it in Python): a body that is
-        JSON but no longer a valid Conversation is listed, and load() returns None for it.
+        Only the JSON syntax of the row is checked here (by SQLite, without parsing it in Python): a row that
+        is JSON but no longer a valid Conversation is listed, and load() returns None for it.
         """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, got {limit}")
         with self._connection("list the conversations in") as connection:
             rows = connection.execute(
-                "SELECT id, title, updated_at, message_count FROM conversations WHERE json_valid(body) "
-                "ORDER BY updated_at DESC, id LIMIT ?",
-                (limit,),
+                "SELECT c.id, c.title, c.updated_at, (SELECT count(*) FROM messages m WHERE m.conversation_id = c.id) "
+                "FROM conversations c WHERE c.owner = ? AND json_valid(c.head) ORDER BY c.updated_at DESC, c.id LIMIT ?",
+                (owner, limit),
             ).fetchall()
         summaries = []
         for conversation_id, title, updated_at, message_count in rows:
@@ -151,11 +244,57 @@ class ConversationStore:
                 )
         return summaries
 
-    def delete(self, conversation_id: str) -> bool:
-        """Remove the conversation; False when there was none."""
+    def delete(self, conversation_id: str, *, owner: str = SHARED) -> bool:
+        """Remove the owner's conversation and its turns; False when there was none."""
         with self._transaction("delete a conversation from") as connection:
-            cursor = connection.execute("DELETE FROM conversations WHERE id = ?", (conversation_id,))
-            return cursor.rowcount > 0
+            cursor = connection.execute(
+                "DELETE FROM conversations WHERE id = ? AND owner = ?", (conversation_id, owner)
+            )
+            if cursor.rowcount == 0:
+                return False
+            connection.execute("DELETE FROM messages WHERE conversation_id = ?", (conversation_id,))
+            return True
+
+    def recover_interrupted(self) -> int:
+        """Mark every answer still 'streaming' as interrupted: call it when the page's process starts, when
+        no stream of an earlier process can be alive. Returns the number of turns changed."""
+        with self._transaction("recover the answers in") as connection:
+            turns = connection.execute(_STREAMING_TURNS).fetchall()
+            recovered = []
+            for conversation_id, message_id, body in turns:
+                try:
+                    message = Message.model_validate_json(body)
+                except ValueError:
+                    continue
+                Conversation(messages=[message]).recover()
+                recovered.append((message.model_dump_json(), conversation_id, message_id))
+            connection.executemany(
+                "UPDATE messages SET body = ? WHERE conversation_id = ? AND id = ?", recovered
+            )
+            return len(recovered)
+
+    @staticmethod
+    def _head(conversation: Conversation) -> tuple[str, float, str]:
+        """(title, updated_at, head JSON) of the conversation's row."""
+        head = conversation.model_dump_json(exclude=_HEAD_EXCLUDE)
+        return conversation.title, conversation.updated_at, head
+
+    @staticmethod
+    def _append(connection: sqlite3.Connection, conversation_id: str, messages: Sequence[Message]) -> None:
+        """Insert `messages` after the conversation's last turn (inside the caller's transaction)."""
+        if not messages:
+            return
+        (last,) = connection.execute(
+            "SELECT coalesce(max(position), -1) FROM messages WHERE conversation_id = ?", (conversation_id,)
+        ).fetchone()
+        connection.executemany(
+            "INSERT INTO messages (conversation_id, id, position, body) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (conversation_id, id) DO UPDATE SET body = excluded.body",
+            [
+                (conversation_id, message.id, last + offset, message.model_dump_json())
+                for offset, message in enumerate(messages, start=1)
+            ],
+        )
 
     def _connect(self) -> sqlite3.Connection:
         # isolation_level=None: no implicit transactions; writes open theirs explicitly with BEGIN IMMEDIATE,
@@ -191,14 +330,41 @@ class ConversationStore:
                 f"page (this one knows version {SCHEMA_VERSION}). Run the newer page, or point FRONTEND_DATA_DIR "
                 "at another folder."
             )
-        if version < 1:
+        if version == 1:  # whole conversations in one row: keep that table, as a backup, and split it
+            connection.execute("ALTER TABLE conversations RENAME TO conversations_v1")
+            connection.execute("DROP INDEX IF EXISTS conversations_by_updated_at")
+        if version < SCHEMA_VERSION:
             # One statement at a time: executescript() would commit the open transaction first.
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     connection.execute(statement)
-        # Future versions: `if version < 2: ...` here.
+        if version == 1:
+            self._split_v1_rows(connection)
+        # Future versions: `if version < 3: ...` here.
         if version != SCHEMA_VERSION:
             connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _split_v1_rows(self, connection: sqlite3.Connection) -> None:
+        """Version 1 rows into heads and turns; turns get the ids they did not have. A row that is not a
+        JSON conversation stays only in conversations_v1 (logged)."""
+        for conversation_id, body in connection.execute("SELECT id, body FROM conversations_v1").fetchall():
+            try:
+                fields = json.loads(body)
+                messages = [Message.model_validate(message) for message in fields.pop("messages", [])]
+                conversation = Conversation.model_validate(fields)
+            except (ValueError, TypeError, AttributeError) as error:
+                logger.warning(
+                    "Conversation %r in %s is unreadable, kept in conversations_v1 only: %s",
+                    conversation_id,
+                    self.path,
+                    error,
+                )
+                continue
+            connection.execute(
+                "INSERT INTO conversations (id, owner, title, updated_at, version, head) VALUES (?, ?, ?, ?, 1, ?)",
+                (conversation_id, SHARED, *self._head(conversation)),
+            )
+            self._append(connection, conversation_id, messages)
 
     def _describe(self, error: sqlite3.Error, action: str) -> str:
         text = str(error)

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from frontend.markdown import closing_fence, to_streamlit_markdown
+from frontend.markdown import IMAGE_SIGN, closing_fence, plain_text, to_streamlit_markdown
 
 # How Streamlit 1.67's frontend decides that a text holds math (StreamlitMarkdown.*.js): a `$$...$$`, or a
 # one-line `$...$` that neither starts nor ends with a space and whose closing `$` is not followed by a digit.
@@ -141,3 +141,18 @@ def test_what_is_not_a_formula_is_not_converted(text: str) -> None:
 )
 def test_closing_fence(text: str, expected: str | None) -> None:
     assert closing_fence(text) == expected
+
+
+def test_images_become_links_outside_code() -> None:
+    """No image in an answer loads by itself (tests/test_frontend_no_remote_content.py shows it in Chromium)."""
+    assert to_streamlit_markdown("![a](u) ![](v) ![r][ref]") == (
+        f"{IMAGE_SIGN}[a](u) {IMAGE_SIGN}[image](v) {IMAGE_SIGN}[r][ref]"
+    )
+    assert to_streamlit_markdown("`![code](u)` \\![escaped](u)") == "`![code](u)` \\![escaped](u)"
+    assert to_streamlit_markdown("```\n![fenced](u)\n```") == "```\n![fenced](u)\n```"
+
+
+def test_plain_text_can_neither_format_nor_load() -> None:
+    assert plain_text("![t](u) *b* <img>") == "\\!\\[t\\](u) \\*b\\* \\<img\\>"
+    assert plain_text("1. first") == "1\\. first"
+    assert plain_text("- item\n  two") == "\\- item two"

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
+from pydantic import SecretStr
 from streamlit.testing.v1 import AppTest
 
 from frontend.conversation import Answer, AnswerStats, AnswerStatus, Conversation, Message
@@ -204,19 +205,43 @@ def test_clear_chat_empties_the_conversation(
     assert store(data_dir).load(chat_id).messages == []
 
 
-def test_a_down_endpoint_cannot_be_picked_and_says_why(open_page: Page, tiny_server: TinyServer) -> None:
-    gone = {"name": "Gone", "base_url": f"http://127.0.0.1:{free_port()}/v1"}
-    page = open_page(gone, endpoint("Tiny A", tiny_server))
+def test_a_model_never_started_is_not_started_with_how_to_start_it(
+    open_page: Page, tiny_server: TinyServer
+) -> None:
+    never = {
+        "name": "Qwen3-VL-8B",
+        "base_url": f"http://127.0.0.1:{free_port()}/v1",
+        "start_command": "docker compose --profile 8b up -d",
+    }
+    page = open_page(never, endpoint("Tiny A", tiny_server))
     assert page.radio[0].options == ["Tiny A"]
-    [reason] = [caption.value for caption in page.sidebar.caption if "Gone" in caption.value]
-    assert "is down" in reason and "connection refused" in reason
+    [state] = [caption.value for caption in page.sidebar.caption if "Qwen3-VL-8B" in caption.value]
+    assert "is not started" in state and "start it with `docker compose --profile 8b up -d`" in state
+    assert not page.sidebar.error and not page.sidebar.warning  # not an error
     assert not page.chat_input[0].disabled
 
 
-def test_with_no_endpoint_ready_the_input_is_disabled(open_page: Page) -> None:
+def test_with_no_model_started_the_input_is_disabled_and_says_how_to_start_one(open_page: Page) -> None:
     page = open_page({"name": "Gone", "base_url": f"http://127.0.0.1:{free_port()}/v1"})
     assert page.chat_input[0].disabled
-    assert "No model is ready" in page.sidebar.error[0].value
+    assert "No model is running yet" in page.sidebar.info[0].value
+    assert not page.sidebar.error
+
+
+def test_a_model_that_was_ready_and_stopped_is_down(tiny_server: TinyServer) -> None:
+    """The page remembers which endpoints it saw ready: the same refused connection then means 'down'."""
+    from frontend.endpoint_status import ReadySeen, State, check_endpoints
+    from frontend.settings import Endpoint
+
+    port = int(tiny_server.root_url.rsplit(":", 1)[1])
+    seen = ReadySeen()
+    with cutting_proxy(port, cut_after_bytes=10**9) as proxy_port:
+        endpoint_ = Endpoint(name="Tiny", base_url=f"http://127.0.0.1:{proxy_port}/v1")
+        [before] = check_endpoints([endpoint_], SecretStr(tiny_server.api_key), seen)
+    [after] = check_endpoints([endpoint_], SecretStr(tiny_server.api_key), seen)
+    [fresh] = check_endpoints([endpoint_], SecretStr(tiny_server.api_key), ReadySeen())
+    assert (before.state, after.state, fresh.state) == (State.READY, State.DOWN, State.NOT_STARTED)
+    assert "it stopped" in after.reason
 
 
 def test_invalid_configuration_is_explained(open_page: Page, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -7,6 +7,7 @@ import json
 import logging
 import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -21,7 +22,13 @@ from frontend.conversation import (
     ImageAttachment,
     Message,
 )
-from frontend.store import SCHEMA_VERSION, ConversationStore, ConversationSummary, StoreError
+from frontend.store import (
+    SCHEMA_VERSION,
+    ConversationGone,
+    ConversationStore,
+    ConversationSummary,
+    StoreError,
+)
 
 
 def image(name: str) -> ImageAttachment:
@@ -230,23 +237,215 @@ def test_unreadable_rows_are_skipped_by_list_and_load_returns_none(
     store = ConversationStore(db_path)
     good = full_conversation("Good", updated_at=100.0)
     store.save(good)
-    future = Conversation(title="From a future version", updated_at=300.0).model_dump(mode="json")
-    future["messages"] = [{"role": "system", "text": "a role this version does not know"}]
+    future = Conversation(title="From a future version", updated_at=300.0)
+    store.save(future)
+    bad_turn = Conversation(title="Bad turn", updated_at=200.0)
+    store.save(bad_turn)
     with sqlite3.connect(db_path) as connection:
         rows = [
-            ("corrupt", "Corrupt", 400.0, 1, '{"id": "corrupt", "title": '),  # truncated JSON
-            ("bad-columns", "Bad columns", "yesterday", 1, good.model_dump_json()),
-            (future["id"], "From a future version", 300.0, 1, json.dumps(future)),
+            ("corrupt", "", "Corrupt", 400.0, 1, '{"id": "corrupt", "title": '),  # truncated JSON
+            ("bad-columns", "", "Bad columns", "yesterday", 1, good.model_dump_json(exclude={"messages"})),
         ]
-        connection.executemany("INSERT INTO conversations VALUES (?, ?, ?, ?, ?)", rows)
+        connection.executemany("INSERT INTO conversations VALUES (?, ?, ?, ?, ?, ?)", rows)
+        connection.execute(
+            "INSERT INTO messages VALUES (?, 'm1', 0, ?)",
+            (future.id, json.dumps({"role": "system", "text": "a role this version does not know"})),
+        )
+        connection.execute("INSERT INTO messages VALUES (?, 'm2', 0, '{not json')", (bad_turn.id,))
 
     with caplog.at_level(logging.WARNING, logger="frontend.store"):
         listed = store.list()
         assert store.load("corrupt") is None
-        assert store.load(future["id"]) is None
+        assert store.load(future.id) is None
+        assert store.load(bad_turn.id) is None
     # Valid JSON that is no longer a Conversation is listed (so the user can delete it); broken rows are not.
-    assert [summary.id for summary in listed] == [future["id"], good.id]
+    assert [summary.id for summary in listed] == [future.id, bad_turn.id, good.id]
     assert store.load(good.id) == good
     assert "corrupt" in caplog.text
-    assert future["id"] in caplog.text
-    assert store.delete(future["id"]) is True
+    assert future.id in caplog.text
+    assert store.delete(future.id) is True
+
+
+# ------------------------------------------------------------------------------ concurrent tabs on one chat
+
+
+def chat_with_one_exchange() -> Conversation:
+    return Conversation(
+        title="Shared",
+        messages=[
+            Message(role="user", text="first question"),
+            Message(
+                role="assistant",
+                answers=[Answer(endpoint="A", content="first answer", status=AnswerStatus.DONE)],
+            ),
+        ],
+    )
+
+
+def exchange(question: str) -> list[Message]:
+    return [
+        Message(role="user", text=question),
+        Message(role="assistant", answers=[Answer(endpoint="A", content=f"answer to {question}")]),
+    ]
+
+
+def texts(conversation: Conversation) -> list[str]:
+    return [message.text or message.answers[0].content for message in conversation.messages]
+
+
+def test_two_tabs_sending_to_one_chat_keep_both_turns(db_path: Path) -> None:
+    """Two page processes (two stores on one file), each with its own copy of the chat, send a turn each: the
+    tab that saves last must not erase the other's turn (a whole-conversation upsert did)."""
+    first_tab, second_tab = ConversationStore(db_path), ConversationStore(db_path)
+    chat = chat_with_one_exchange()
+    first_tab.save(chat)
+    mine, theirs = first_tab.load(chat.id), second_tab.load(chat.id)
+
+    new_in_first = exchange("from the first tab")
+    mine.messages += new_in_first
+    first_tab.change(mine, append=new_in_first)
+    new_in_second = exchange("from the second tab")
+    theirs.messages += new_in_second
+    second_tab.change(theirs, append=new_in_second)
+
+    stored = ConversationStore(db_path).load(chat.id)
+    assert texts(stored) == [
+        "first question",
+        "first answer",
+        "from the first tab",
+        "answer to from the first tab",
+        "from the second tab",
+        "answer to from the second tab",
+    ]
+
+
+def test_an_answer_saved_while_it_streams_does_not_bring_back_a_deleted_chat(db_path: Path) -> None:
+    streaming_tab, other_tab = ConversationStore(db_path), ConversationStore(db_path)
+    chat = chat_with_one_exchange()
+    turns = exchange("a long question")
+    chat.messages += turns
+    streaming_tab.save(chat)
+
+    assert other_tab.delete(chat.id) is True
+    turns[1].answers[0].content += " and more"
+    assert streaming_tab.update_turn(chat.id, turns[1], updated_at=time.time()) is False
+    with pytest.raises(ConversationGone, match="deleted, in another tab or window"):
+        streaming_tab.change(chat, append=exchange("one more"))
+    assert streaming_tab.load(chat.id) is None
+    assert streaming_tab.list() == []
+    assert streaming_tab.version(chat.id) is None
+
+
+def test_a_turn_deleted_in_one_tab_stays_deleted_when_the_other_saves(db_path: Path) -> None:
+    first_tab, second_tab = ConversationStore(db_path), ConversationStore(db_path)
+    chat = chat_with_one_exchange()
+    first_tab.save(chat)
+    mine, theirs = first_tab.load(chat.id), second_tab.load(chat.id)
+
+    answer = mine.messages.pop()
+    first_tab.change(mine, delete=[answer.id])
+    theirs.messages[1].answers[0].content = "edited elsewhere"  # the other tab still has it, and saves it
+    second_tab.change(theirs, update=[theirs.messages[1]])
+    assert texts(ConversationStore(db_path).load(chat.id)) == ["first question"]
+
+
+def test_every_change_bumps_the_version(db_path: Path) -> None:
+    store = ConversationStore(db_path)
+    chat = chat_with_one_exchange()
+    assert store.version(chat.id) is None
+    store.save(chat)
+    versions = [store.version(chat.id)]
+    turns = exchange("next")
+    store.change(chat, append=turns)
+    versions.append(store.version(chat.id))
+    store.update_turn(chat.id, turns[1], updated_at=time.time())
+    versions.append(store.version(chat.id))
+    assert versions == sorted(set(versions)), versions
+
+
+def test_eight_threads_appending_to_one_chat_all_land_in_order(db_path: Path) -> None:
+    store = ConversationStore(db_path)
+    chat = Conversation(title="Busy")
+    store.save(chat)
+    start = threading.Barrier(8)
+
+    def tab(number: int) -> None:
+        own = store.load(chat.id)
+        start.wait()
+        for turn in range(5):
+            turns = exchange(f"tab {number} turn {turn}")
+            own.messages += turns
+            store.change(own, append=turns)
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        list(pool.map(tab, range(8)))
+    stored = texts(store.load(chat.id))
+    assert len(stored) == 8 * 5 * 2
+    for number in range(8):
+        questions = [text for text in stored if text.startswith(f"tab {number} ")]
+        assert questions == [f"tab {number} turn {turn}" for turn in range(5)]
+    for index in range(0, len(stored), 2):  # each question is followed by its own answer
+        assert stored[index + 1] == f"answer to {stored[index]}"
+
+
+def test_owners_see_only_their_own_chats(db_path: Path) -> None:
+    store = ConversationStore(db_path)
+    alice, bob, shared = (
+        Conversation(title="Alice's"),
+        Conversation(title="Bob's"),
+        Conversation(title="Team"),
+    )
+    store.save(alice, owner="oidc:alice@example.com")
+    store.save(bob, owner="oidc:bob@example.com")
+    store.save(shared)
+
+    assert [s.title for s in store.list(owner="oidc:alice@example.com")] == ["Alice's"]
+    assert [s.title for s in store.list()] == ["Team"]
+    assert store.load(bob.id, owner="oidc:alice@example.com") is None
+    assert store.load(bob.id) is None
+    assert store.delete(bob.id, owner="oidc:alice@example.com") is False
+    with pytest.raises(StoreError, match="belongs to someone else"):
+        store.save(bob, owner="oidc:alice@example.com")
+    assert store.load(bob.id, owner="oidc:bob@example.com") == bob
+
+
+def test_answers_left_streaming_by_a_dead_process_are_recovered(db_path: Path) -> None:
+    store = ConversationStore(db_path)
+    chat = chat_with_one_exchange()
+    turns = exchange("cut short")  # its answer is still 'streaming'
+    chat.messages += turns
+    store.save(chat)
+    assert store.recover_interrupted() == 1
+    answer = store.load(chat.id).messages[-1].answers[0]
+    assert answer.status is AnswerStatus.INTERRUPTED
+    assert answer.content == "answer to cut short"
+    assert store.recover_interrupted() == 0
+
+
+def test_a_version_1_database_is_migrated_and_kept_as_a_backup(db_path: Path) -> None:
+    """The page before per-turn rows stored each conversation whole in one row."""
+    old = full_conversation("Old chat")
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as connection:
+        connection.executescript(
+            "CREATE TABLE conversations (id TEXT PRIMARY KEY, title TEXT NOT NULL, updated_at REAL NOT NULL, "
+            "message_count INTEGER NOT NULL, body TEXT NOT NULL); PRAGMA user_version = 1;"
+        )
+        body = json.loads(old.model_dump_json())
+        for message in body["messages"]:
+            del message["id"]  # version 1 turns had no id
+        connection.executemany(
+            "INSERT INTO conversations VALUES (?, ?, ?, ?, ?)",
+            [(old.id, old.title, old.updated_at, 2, json.dumps(body)), ("broken", "Broken", 1.0, 1, "{")],
+        )
+
+    store = ConversationStore(db_path)
+    migrated = store.load(old.id)
+    assert migrated.model_dump(exclude={"messages": {"__all__": {"id"}}}) == old.model_dump(
+        exclude={"messages": {"__all__": {"id"}}}
+    )
+    assert len({message.id for message in migrated.messages}) == 2
+    assert [summary.title for summary in store.list()] == ["Old chat"]
+    with sqlite3.connect(db_path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert connection.execute("SELECT count(*) FROM conversations_v1").fetchone()[0] == 2

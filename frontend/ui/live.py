@@ -1,41 +1,36 @@
-"""Redraw streaming answers until their jobs end; a stop, a rerun or a closed tab keeps what arrived."""
+"""Draw a streaming turn until it ends. The stream does not depend on this: a click elsewhere, a reload or a
+closed tab ends only the drawing (the next page run picks it up again); only the Stop button stops it."""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 import streamlit as st
 
-from frontend.answer_stream import AnswerJob
-from frontend.chat_turns import finish
+from frontend.live_answers import LiveTurn
 from frontend.ui.messages import render_answer
 
 REDRAW_INTERVAL_S = 0.1
-SAVE_INTERVAL_S = 2.0  # the partial answer survives a crash of the frontend too
 
 
-def stream_into(
-    jobs: Sequence[AnswerJob], slots: Sequence[st.delta_generator.DeltaGenerator], save: Callable[[], None]
-) -> None:
-    """Blocks until every answer is complete. Any Streamlit interruption (the Stop button, another
-    widget, the session ending) arrives as an exception at a redraw; `finally` stops the streams."""
-    st.button("Stop", icon="⏹", key="stop-answer", help="Stop the answer; what arrived so far is kept.")
-    saved_at = time.monotonic()
-    try:
-        while any(job.running for job in jobs):
-            _redraw(jobs, slots)
-            if time.monotonic() - saved_at > SAVE_INTERVAL_S:
-                save()
-                saved_at = time.monotonic()
-            time.sleep(REDRAW_INTERVAL_S)
-        _redraw(jobs, slots)
-    finally:
-        finish(jobs)
-        save()
+def follow(turn: LiveTurn, slots: Sequence[st.delta_generator.DeltaGenerator]) -> None:
+    """Redraw the turn's answers into `slots` until every one has ended and the turn is saved. A widget
+    interaction interrupts this run with Streamlit's rerun exception at a redraw, and nothing else happens."""
+    st.button(
+        "Stop",
+        icon="⏹",
+        key="stop-answer",
+        help="Stop the answer; what arrived so far is kept.",
+        on_click=turn.stop,
+    )
+    while turn.active:
+        _redraw(turn, slots)
+        time.sleep(REDRAW_INTERVAL_S)
+    _redraw(turn, slots)
 
 
-def _redraw(jobs: Sequence[AnswerJob], slots: Sequence[st.delta_generator.DeltaGenerator]) -> None:
-    for job, slot in zip(jobs, slots, strict=True):
+def _redraw(turn: LiveTurn, slots: Sequence[st.delta_generator.DeltaGenerator]) -> None:
+    for answer, slot in zip(turn.message.answers, slots, strict=True):
         with slot.container():
-            render_answer(job.answer, live=True)
+            render_answer(answer, live=True)

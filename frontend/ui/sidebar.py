@@ -10,14 +10,15 @@ import streamlit as st
 from frontend.answer_stream import Target
 from frontend.chat_turns import image_budget
 from frontend.conversation import Conversation
-from frontend.endpoint_status import EndpointStatus, State, check_endpoints
+from frontend.endpoint_status import EndpointStatus, ReadySeen, State, check_endpoints
 from frontend.export import export_file_name, export_json, export_markdown
 from frontend.images import MAX_TOKEN_BUDGET, MIN_TOKEN_BUDGET
+from frontend.markdown import code_span, plain_text
 from frontend.settings import FrontendSettings
 from frontend.store import ConversationStore
 
 STATUS_TTL_S = 5.0  # cached briefly: every rerun would otherwise probe each server again
-ICONS = {State.READY: "🟢", State.LOADING: "🟡", State.DOWN: "🔴"}
+ICONS = {State.READY: "🟢", State.LOADING: "🟡", State.NOT_STARTED: "⚪", State.DOWN: "🔴"}
 LISTED_CONVERSATIONS = 30
 WATCH_INTERVAL_S = 10.0
 
@@ -25,7 +26,13 @@ WATCH_INTERVAL_S = 10.0
 @st.cache_data(ttl=STATUS_TTL_S, show_spinner=False)
 def endpoint_statuses(_settings: FrontendSettings, fingerprint: str) -> list[EndpointStatus]:
     """Probed in parallel with short timeouts, so a down endpoint never blocks the page for long."""
-    return check_endpoints(_settings.endpoints, _settings.api_key)
+    return check_endpoints(_settings.endpoints, _settings.api_key, ready_seen())
+
+
+@st.cache_resource
+def ready_seen() -> ReadySeen:
+    """Endpoints this page process has seen ready: nothing listening is "not started" until then."""
+    return ReadySeen()
 
 
 def _target(status: EndpointStatus, settings: FrontendSettings) -> Target:
@@ -41,7 +48,7 @@ def _target(status: EndpointStatus, settings: FrontendSettings) -> Target:
 def _model_caption(status: EndpointStatus) -> str:
     model = status.model
     context = f" · {model.max_model_len:,} tokens context" if model.max_model_len else ""
-    return f"`{model.id}`{context}"
+    return f"{code_span(model.id)}{context}"
 
 
 def pick_targets(
@@ -53,6 +60,9 @@ def pick_targets(
     for status in statuses:
         if status.state is not State.READY:
             st.caption(f"{ICONS[status.state]} **{status.endpoint.name}** is {status.state}: {status.reason}")
+    if not ready and all(status.state is State.NOT_STARTED for status in statuses):
+        st.info("No model is running yet: start one as said above; this page sees it once it is ready.")
+        return []
     if not ready:
         st.error("No model is ready. The states above say why; this page checks again every few seconds.")
         return []
@@ -69,7 +79,7 @@ def pick_targets(
     )
     if conversation.endpoint not in (None, *names):
         st.warning(
-            f"{conversation.endpoint}, used so far in this chat, is not ready: answering with {choice}."
+            f"{plain_text(conversation.endpoint)}, used so far in this chat, is not ready: answering with {choice}."
         )
     conversation.endpoint = choice
     compare = st.toggle(
@@ -118,6 +128,7 @@ def settings_panel(conversation: Conversation, targets: Sequence[Target]) -> Non
 
 def conversation_list(
     store: ConversationStore,
+    owner: str,
     current: Conversation,
     *,
     on_open: Callable[[str], None],
@@ -126,10 +137,10 @@ def conversation_list(
 ) -> None:
     st.subheader("Chats")
     st.button("New chat", icon="➕", key="new-chat", on_click=on_new, width="stretch")
-    for summary in store.list(limit=LISTED_CONVERSATIONS):
+    for summary in store.list(limit=LISTED_CONVERSATIONS, owner=owner):
         title, delete = st.columns([6, 1], vertical_alignment="center")
         title.button(
-            summary.title,
+            plain_text(summary.title),
             key=f"open-{summary.id}",
             type="primary" if summary.id == current.id else "tertiary",
             help=f"{summary.message_count} messages · {datetime.fromtimestamp(summary.updated_at):%Y-%m-%d %H:%M}",
@@ -137,7 +148,8 @@ def conversation_list(
             args=(summary.id,),
         )
         delete.button(
-            "✕",
+            "",
+            icon=":material/delete:",  # Streamlit ships the Material Symbols font: it renders offline
             key=f"delete-{summary.id}",
             help="Delete this chat",
             on_click=on_delete,
@@ -145,8 +157,8 @@ def conversation_list(
         )
 
 
-def chat_actions(conversation: Conversation, *, on_clear: Callable[[], None]) -> None:
-    """Export and clear the open conversation."""
+def chat_actions(conversation: Conversation, *, on_clear: Callable[[], None], disabled: bool) -> None:
+    """Export and clear the open conversation (clearing waits while an answer streams)."""
     if not conversation.messages:
         return
     st.subheader("This chat")
@@ -167,7 +179,30 @@ def chat_actions(conversation: Conversation, *, on_clear: Callable[[], None]) ->
         icon="⬇️",
         help="A readable transcript.",
     )
-    st.button("Clear chat", icon="🧹", on_click=on_clear, key="clear-chat", width="stretch")
+    st.button(
+        "Clear chat", icon="🧹", on_click=on_clear, key="clear-chat", width="stretch", disabled=disabled
+    )
+
+
+def chat_import(*, on_upload: Callable[[str], None], problem: str | None) -> None:
+    """Open a chat exported as JSON (images included) as a new chat."""
+    key = f"import-{st.session_state.get('import_round', 0)}"
+    with st.expander("Import a chat", icon=":material/upload_file:", expanded=problem is not None):
+        st.file_uploader(
+            "A JSON export of this page",
+            type=["json"],
+            key=key,
+            on_change=on_upload,
+            args=(key,),
+            help="Opens it as a new chat: every turn, image and setting as exported.",
+        )
+        if problem:
+            st.error(problem, icon="🚫")
+
+
+def reset_import() -> None:
+    """An imported file is read once: the next run draws a fresh, empty uploader."""
+    st.session_state["import_round"] = st.session_state.get("import_round", 0) + 1
 
 
 def watch_endpoints(statuses: Sequence[EndpointStatus], settings: FrontendSettings) -> None:
@@ -179,7 +214,7 @@ def watch_endpoints(statuses: Sequence[EndpointStatus], settings: FrontendSettin
     @st.fragment(run_every=WATCH_INTERVAL_S)
     def watch() -> None:
         endpoint_statuses.clear()
-        statuses_now = check_endpoints(settings.endpoints, settings.api_key)
+        statuses_now = check_endpoints(settings.endpoints, settings.api_key, ready_seen())
         now = {status.endpoint.name for status in statuses_now if status.state is State.READY}
         if now != ready:
             st.rerun()

@@ -26,17 +26,26 @@ def start_page(
     *,
     query: dict[str, str] | None = None,
     timeout_s: float = 120.0,
+    user: dict[str, Any] | None = None,
+    secrets: dict[str, Any] | None = None,
     **variables: str,
 ) -> AppTest:
     """Run the page once with `endpoints` and `variables` (FRONTEND_*); nothing else from the caller's
-    environment leaks in. Answers are short (FRONTEND_MAX_TOKENS 12) unless `variables` say otherwise."""
+    environment leaks in. Answers are short (FRONTEND_MAX_TOKENS 12) unless `variables` say otherwise. The page
+    is on loopback (FRONTEND_BIND_ADDRESS) unless `variables` say otherwise."""
     for name in [name for name in os.environ if name.startswith("FRONTEND_")]:
         monkeypatch.delenv(name)
-    defaults = {"FRONTEND_ENDPOINTS": json.dumps(list(endpoints)), "FRONTEND_DATA_DIR": str(data_dir)}
+    defaults = {
+        "FRONTEND_ENDPOINTS": json.dumps(list(endpoints)),
+        "FRONTEND_DATA_DIR": str(data_dir),
+        "FRONTEND_BIND_ADDRESS": "127.0.0.1",  # as `streamlit run` with the page's config.toml (AppTest has none)
+    }
     for name, value in {**defaults, "FRONTEND_MAX_TOKENS": "12", **variables}.items():
         monkeypatch.setenv(name, value)
     page = AppTest.from_file(APP, default_timeout=timeout_s)
     page.query_params.update(query or {})
+    page.user.update(user or {})  # what st.user says: Streamlit's own seam for a logged-in OIDC user
+    page.secrets.update(secrets or {})
     page.run()
     assert not page.exception, page.exception
     return page

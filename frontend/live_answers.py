@@ -1,0 +1,115 @@
+"""Answers that stream independently of any page run, so a click, a reload or a closed tab never cuts them.
+
+Streamlit reruns the page script on every widget interaction and abandons the run in progress. So an
+answer's stream belongs to the process, not to a page run: a `LiveTurn` streams its jobs in worker threads,
+saves the turn every SAVE_INTERVAL_S and once more when every answer has ended, and only an explicit
+`stop()` ends it early. Page runs come and go and just draw it (`LiveAnswers.get`). No Streamlit here.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from frontend.answer_stream import AnswerJob
+from frontend.chat_turns import finish
+from frontend.conversation import Message
+
+logger = logging.getLogger(__name__)
+SAVE_INTERVAL_S = 2.0  # the partial answer survives a crash of the page's process too
+POLL_INTERVAL_S = 0.05
+STOP_WAIT_S = 5.0
+
+# Saves the turn; False when its conversation (or the turn) was deleted meanwhile, which stops the streams.
+SaveTurn = Callable[[Message], bool]
+
+
+class LiveTurn:
+    """One assistant turn whose answers are streaming. `message` is updated in place by the jobs."""
+
+    def __init__(
+        self, conversation_id: str, message: Message, jobs: Sequence[AnswerJob], save: SaveTurn
+    ) -> None:
+        self.conversation_id = conversation_id
+        self.message = message
+        self.jobs = list(jobs)
+        self._save = save
+        self._done = threading.Event()
+        self._supervisor = threading.Thread(
+            target=self._supervise, name=f"live-turn-{message.id[:8]}", daemon=True
+        )
+
+    def start(self, on_end: Callable[[LiveTurn], None]) -> LiveTurn:
+        self._on_end = on_end
+        for job in self.jobs:
+            job.start()
+        self._supervisor.start()
+        return self
+
+    @property
+    def active(self) -> bool:
+        """Still streaming, or its final save is not written yet."""
+        return not self._done.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """True once every answer ended and the turn is saved."""
+        return self._done.wait(timeout)
+
+    def stop(self) -> None:
+        """End every answer now, keeping what arrived, and wait (briefly) until that is saved."""
+        finish(self.jobs)
+        self.wait(STOP_WAIT_S)
+
+    def _supervise(self) -> None:
+        saved_at = time.monotonic()
+        try:
+            while any(job.running for job in self.jobs):
+                time.sleep(POLL_INTERVAL_S)
+                if time.monotonic() - saved_at >= SAVE_INTERVAL_S:
+                    saved_at = time.monotonic()
+                    if not self._saved():  # deleted meanwhile: nobody will read the rest
+                        finish(self.jobs)
+            finish(self.jobs, grace_s=0)  # marks an answer whose thread hung as stopped
+            self._saved()
+        finally:
+            self._on_end(self)
+            self._done.set()
+
+    def _saved(self) -> bool:
+        """Save the turn; a failed save (database locked, disk full) is logged and the answer streams on."""
+        try:
+            return self._save(self.message)
+        except Exception:
+            logger.exception("Could not save the answer of conversation %s", self.conversation_id)
+            return True
+
+
+class LiveAnswers:
+    """The process's streaming turns, one at most per conversation; thread-safe."""
+
+    def __init__(self) -> None:
+        self._turns: dict[str, LiveTurn] = {}
+        self._lock = threading.Lock()
+
+    def start(
+        self, conversation_id: str, message: Message, jobs: Sequence[AnswerJob], save: SaveTurn
+    ) -> LiveTurn:
+        """Stream `jobs` into `message` (already stored) and keep saving it with `save`."""
+        turn = LiveTurn(conversation_id, message, jobs, save)
+        with self._lock:
+            if (current := self._turns.get(conversation_id)) is not None and current.active:
+                raise RuntimeError(f"conversation {conversation_id} already has an answer streaming")
+            self._turns[conversation_id] = turn
+        return turn.start(on_end=self._forget)
+
+    def get(self, conversation_id: str) -> LiveTurn | None:
+        """The conversation's streaming turn, if any."""
+        with self._lock:
+            return self._turns.get(conversation_id)
+
+    def _forget(self, turn: LiveTurn) -> None:
+        with self._lock:
+            if self._turns.get(turn.conversation_id) is turn:
+                del self._turns[turn.conversation_id]
