@@ -70,8 +70,10 @@ def remember_token(password: SecretStr, *, now: float | None = None) -> str:
     return f"{expiry}.{_signature(password, expiry)}"
 
 
-def token_valid(token: str | None, password: SecretStr, *, now: float | None = None) -> bool:
-    expiry, _, signature = (token or "").partition(".")
+def token_valid(token: object, password: SecretStr, *, now: float | None = None) -> bool:
+    if not isinstance(token, str):
+        return False
+    expiry, _, signature = token.partition(".")
     if not expiry.isdigit() or int(expiry) < (now if now is not None else time.time()):
         return False
     return hmac.compare_digest(signature, _signature(password, int(expiry)))

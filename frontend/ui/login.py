@@ -79,7 +79,9 @@ def _password_login(settings: FrontendSettings) -> bool:
         if token := st.session_state.pop("remember-token", None):
             _set_cookie(token, REMEMBER_S)
         return True
-    if token_valid(st.context.cookies.get(COOKIE), settings.password):
+    if not st.session_state.get("logged-out") and token_valid(
+        st.context.cookies.get(COOKIE), settings.password
+    ):
         st.session_state["password-login"] = True
         return True
     return False
@@ -89,6 +91,7 @@ def _check_password(settings: FrontendSettings) -> None:
     assert settings.password is not None
     given = st.session_state.pop(PASSWORD_KEY, "")
     if password_matches(given, settings.password):
+        st.session_state.pop("logged-out", None)
         st.session_state["password-login"] = True
         st.session_state["remember-token"] = remember_token(settings.password)
         return
@@ -103,7 +106,7 @@ def _log_out() -> None:
 
 
 def _login_screen(methods: list[LoginMethod], auth: Mapping | None, settings: FrontendSettings) -> None:
-    if st.session_state.pop("logged-out", False):
+    if st.session_state.get("logged-out"):  # until the next login, this session ignores the cookie
         _set_cookie("", 0)
     st.title("Qwen3-VL chat", anchor=False)
     if LoginMethod.OIDC in methods and auth is not None:
