@@ -16,6 +16,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from enum import StrEnum
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import BaseModel, Field, SecretStr, ValidationError
@@ -99,7 +100,7 @@ def check_endpoint(
         return status(State.DOWN, f"/v1/models answered {error.response.status_code}")
     except (httpx.HTTPError, httpx.InvalidURL) as error:
         if not was_ready and _nothing_listens(error):
-            return status(State.NOT_STARTED, _how_to_start(endpoint))
+            return status(State.NOT_STARTED, _not_started(endpoint, error))
         return status(State.DOWN, _connection_problem(error))
     except ValidationError:  # includes invalid JSON
         return status(State.DOWN, "/v1/models did not answer like vLLM")
@@ -148,9 +149,14 @@ def check_endpoints(
         return list(pool.map(check, endpoints))
 
 
-def _how_to_start(endpoint: Endpoint) -> str:
-    start = f": start it with `{endpoint.start_command}`" if endpoint.start_command else ""
-    return f"nothing is serving {endpoint.base_url} yet{start} (a model that is loading also looks like this)"
+def _not_started(endpoint: Endpoint, error: Exception) -> str:
+    """Why nothing answers, and the command that starts it (when the endpoint names one)."""
+    parts = urlsplit(endpoint.base_url)
+    if any(isinstance(cause, socket.gaierror) for cause in _causes(error)):
+        why = f"no host {parts.hostname} (in compose: its service is not running)"
+    else:
+        why = f"nothing listens on {parts.netloc} (not running, or still loading its weights)"
+    return f"{why}; start it with `{endpoint.start_command}`" if endpoint.start_command else why
 
 
 def _nothing_listens(error: Exception) -> bool:

@@ -1,5 +1,6 @@
 """Session fixtures `tiny_server` and `second_tiny_server`: real vLLMs serving the tiny random Qwen3-VL,
 started with `python -m serve up` (the second under another served name, for pages that use two endpoints).
+Browser fixtures: `browser` (one headless Chromium per test module) and `page` (a fresh context per test).
 
 Each is started once per test session on 127.0.0.1 and a free port, with an API key; stopped with SIGTERM at
 the end (even when tests fail), and the teardown fails the run if `serve up` did not exit 0 or left processes
@@ -15,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -27,6 +29,11 @@ from harness.tiny_checkpoint import (
     harness_env,
     write_tiny_profile,
 )
+from tests.helpers.browser import browser_page
+from tests.helpers.streamlit_app import launch_chromium
+
+if TYPE_CHECKING:
+    from playwright.sync_api import Browser, Page
 
 STARTUP_TIMEOUT_S = 300
 SECOND_SERVED_NAME = "tiny-qwen3-vl-b"
@@ -116,3 +123,20 @@ def second_tiny_server(
     run_dir = tmp_path_factory.mktemp("second-tiny-server")
     with _running_tiny_server(run_dir, tiny_checkpoint, SECOND_SERVED_NAME, ".env") as server:
         yield server
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = launch_chromium(playwright)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
+    """A fresh browser context (a new Streamlit session); screenshot and page logs when the test fails."""
+    with browser_page(browser, request) as page:
+        yield page

@@ -369,6 +369,30 @@ def test_serve_reads_the_page_endpoints_with_the_pages_own_model(tmp_path: Path)
         load_compose(bad, {})
 
 
+def test_the_page_gets_its_login_settings_and_where_it_is_published(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The page decides from BIND_ADDRESS whether it needs a login; its settings parse the compose environment,
+    each endpoint with the command that starts it."""
+    from frontend.settings import load_settings
+
+    default = load().services["frontend"].environment
+    assert (default["FRONTEND_BIND_ADDRESS"], default["FRONTEND_PASSWORD"]) == ("127.0.0.1", "")
+    assert default["FRONTEND_ALLOW_NO_LOGIN"] == "false"
+    published = load({"BIND_ADDRESS": "0.0.0.0", "FRONTEND_PASSWORD": "pw"}).services["frontend"].environment
+    assert (published["FRONTEND_BIND_ADDRESS"], published["FRONTEND_PASSWORD"]) == ("0.0.0.0", "pw")
+
+    for name, value in published.items():
+        if name.startswith("FRONTEND_"):
+            monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert (
+        settings.password is not None and settings.bind_address == "0.0.0.0" and not settings.allow_no_login
+    )
+    assert [endpoint.start_command for endpoint in settings.endpoints] == [
+        "docker compose --profile 8b up -d",
+        "docker compose --profile 4b up -d",
+    ]
+
+
 def test_frontend_service() -> None:
     frontend = load().services["frontend"]
     assert frontend.image == "qwen3-vl-frontend:local"

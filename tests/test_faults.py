@@ -328,8 +328,11 @@ def test_endpoints_that_never_started_say_why_and_the_ready_one_answers(
             endpoint("Tiny", tiny_server.base_url, tiny_server.api_key),
         )
     text = sidebar_text(page)
-    assert "Refused** is down: connection refused: not running, or still loading" in text
-    assert "Unknown host** is down: host not found (in compose: the service is not running)" in text
+    assert "Refused** is not started: nothing listens on 127.0.0.1:" in text
+    assert (
+        "Unknown host** is not started: no host vllm-8b.invalid (in compose: its service is not running)"
+        in text
+    )
     assert "Hung** is down: no answer within 2 s" in text
     assert page.radio[0].options == ["Tiny"]
     assert not page.chat_input[0].disabled
@@ -340,8 +343,8 @@ def test_endpoints_that_never_started_say_why_and_the_ready_one_answers(
 def test_with_no_endpoint_ready_the_input_is_disabled_and_the_page_says_why(open_page: Page) -> None:
     page = open_page(endpoint("Refused", f"http://127.0.0.1:{free_port()}/v1"))
     assert page.chat_input[0].disabled
-    assert "No model is ready" in page.sidebar.error[0].value
-    assert "connection refused" in sidebar_text(page)
+    assert "No model is running yet" in page.sidebar.info[0].value
+    assert "not running, or still loading" in sidebar_text(page)
     assert not page.radio  # nothing to pick
 
 

@@ -14,7 +14,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from tests.helpers.browser import (
@@ -22,7 +22,6 @@ from tests.helpers.browser import (
     STOP_BUTTON,
     WAIT_MS,
     ask,
-    browser_page,
     expect_answered,
     expect_delete_glyph,
     idle,
@@ -33,7 +32,7 @@ from tests.helpers.browser import (
     start_chat_page,
 )
 from tests.helpers.faults import holding_proxy
-from tests.helpers.streamlit_app import StreamlitApp, launch_chromium
+from tests.helpers.streamlit_app import StreamlitApp
 
 pytestmark = pytest.mark.vllm
 
@@ -106,20 +105,6 @@ def held_answer_app(tiny_server: Any, second_tiny_server: Any, tmp_path: Path) -
             yield app
         finally:
             app.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    with browser_page(browser, request) as page:
-        yield page
 
 
 @pytest.fixture

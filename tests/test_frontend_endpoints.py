@@ -16,9 +16,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from frontend.endpoint_status import State, check_endpoint, check_endpoints
+from frontend.endpoint_status import ReadySeen, State, check_endpoint, check_endpoints
 from frontend.settings import Endpoint, FrontendSettings, SettingsInvalid, load_settings
 from tests.helpers.http_server import serving
+from tests.helpers.standin_server import StandIn, standin_server
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -207,19 +208,39 @@ def test_every_field_is_described() -> None:
 # ------------------------------------------------------------------------------------------------ the probe
 
 
-def test_closed_port_is_down_quickly(closed_port_url: str) -> None:
+def test_closed_port_is_not_started_quickly_with_how_to_start_it(closed_port_url: str) -> None:
     started = time.monotonic()
-    status = check_endpoint(Endpoint(name="gone", base_url=closed_port_url))
+    endpoint = Endpoint(name="gone", base_url=closed_port_url, start_command="python -m serve up 8b")
+    status = check_endpoint(endpoint)
     assert time.monotonic() - started < 3
-    assert status.state is State.DOWN
-    assert "connection refused" in status.reason
+    assert status.state is State.NOT_STARTED
+    assert "nothing listens on 127.0.0.1:" in status.reason
+    assert status.reason.endswith("start it with `python -m serve up 8b`")
     assert status.models == []
 
 
-def test_unknown_host_is_down() -> None:
-    status = check_endpoint(Endpoint(name="x", base_url="http://no-such-service.invalid:8000/v1"))
+def test_closed_port_of_a_server_seen_ready_is_down(closed_port_url: str) -> None:
+    status = check_endpoint(Endpoint(name="gone", base_url=closed_port_url), was_ready=True)
     assert status.state is State.DOWN
-    assert status.reason
+    assert "connection refused: it stopped" in status.reason
+
+
+def test_the_page_remembers_which_servers_were_ready(closed_port_url: str) -> None:
+    """Nothing listening means "not started" until the page saw the server ready; then it is "down"."""
+
+    seen = ReadySeen()
+    with standin_server(StandIn(model="qwen3-vl-4b", reply=lambda messages: "")) as base_url:
+        endpoint = Endpoint(name="4B", base_url=base_url)
+        [before] = check_endpoints([endpoint], seen=seen)
+    [after] = check_endpoints([endpoint], seen=seen)
+    [elsewhere] = check_endpoints([endpoint], seen=ReadySeen())
+    assert (before.state, after.state, elsewhere.state) == (State.READY, State.DOWN, State.NOT_STARTED)
+
+
+def test_unknown_host_is_not_started() -> None:
+    status = check_endpoint(Endpoint(name="x", base_url="http://no-such-service.invalid:8000/v1"))
+    assert status.state is State.NOT_STARTED
+    assert "no host no-such-service.invalid (in compose: its service is not running)" in status.reason
 
 
 def test_ready_server_reports_model_and_context(fake_vllm: FakeVllm) -> None:
@@ -277,7 +298,7 @@ def test_check_endpoints_keeps_order(fake_vllm: FakeVllm, closed_port_url: str) 
         Endpoint(name="gone", base_url=closed_port_url),
         Endpoint(name="up", base_url=fake_vllm.base_url),
     ]
-    assert [s.state for s in check_endpoints(endpoints)] == [State.DOWN, State.READY]
+    assert [s.state for s in check_endpoints(endpoints)] == [State.NOT_STARTED, State.READY]
 
 
 # ------------------------------------------------------------------------------------------------ real vLLM

@@ -99,7 +99,9 @@ def test_only_one_turn_streams_per_conversation(tiny_server: TinyServer, tmp_pat
         live = answers.start(
             conversation.id, turn, jobs, lambda m: store.update_turn(conversation.id, m, updated_at=1)
         )
-        _, more = prepare_answers(conversation, [slow], timeout_s=60)
+        other = conversation.model_copy(deep=True)
+        other.messages.pop()  # the same question, asked again while the first answer streams
+        _, more = prepare_answers(other, [slow], timeout_s=60)
         with pytest.raises(RuntimeError, match="already has an answer streaming"):
             answers.start(conversation.id, turn, more, lambda m: True)
         live.stop()

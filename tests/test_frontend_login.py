@@ -12,15 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 from pydantic import SecretStr
 from streamlit.testing.v1 import AppTest
 
 from frontend.access import password_matches, remember_token, token_valid
-from tests.helpers.browser import WAIT_MS, browser_page, idle, sidebar, start_chat_page
+from tests.helpers.browser import WAIT_MS, idle, sidebar, start_chat_page
 from tests.helpers.page import saved, send, start_page
 from tests.helpers.standin_server import StandIn, standin_server
-from tests.helpers.streamlit_app import StreamlitApp, launch_chromium
+from tests.helpers.streamlit_app import StreamlitApp
 
 PASSWORD = "correct horse battery staple"
 PASSWORD_FIELD = "input[type=password]"
@@ -140,15 +140,6 @@ def password_app(standin_url: str, tmp_path_factory: pytest.TempPathFactory) -> 
         yield app
     finally:
         app.stop()
-
-
-@pytest.fixture
-def page(request: pytest.FixtureRequest) -> Iterator[Page]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        with browser_page(chromium, request) as page:
-            yield page
-        chromium.close()
 
 
 def test_the_browser_remembers_the_password_across_reloads_until_logout(

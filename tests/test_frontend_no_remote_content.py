@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from frontend.conversation import Answer, AnswerStatus, Conversation, Message
 from frontend.images import prepare_image
@@ -19,7 +19,6 @@ from frontend.store import ConversationStore
 from tests.helpers.browser import (
     WAIT_MS,
     ask,
-    browser_page,
     expect_answered,
     idle,
     messages,
@@ -28,7 +27,7 @@ from tests.helpers.browser import (
 )
 from tests.helpers.images import image_bytes
 from tests.helpers.standin_server import StandIn, recording_server, standin_server
-from tests.helpers.streamlit_app import StreamlitApp, launch_chromium
+from tests.helpers.streamlit_app import StreamlitApp
 
 
 def hostile_markdown(listener: str) -> str:
@@ -74,20 +73,6 @@ def hostile_app(
             yield app
         finally:
             app.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def page(browser: Browser, request: pytest.FixtureRequest) -> Iterator[Page]:
-    with browser_page(browser, request) as page:
-        yield page
 
 
 def stored_hostile_chat(app: StreamlitApp, listener: str) -> Conversation:

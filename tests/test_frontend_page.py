@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from pydantic import SecretStr
 from streamlit.testing.v1 import AppTest
 
 from frontend.conversation import Answer, AnswerStats, AnswerStatus, Conversation, Message
@@ -226,22 +225,6 @@ def test_with_no_model_started_the_input_is_disabled_and_says_how_to_start_one(o
     assert page.chat_input[0].disabled
     assert "No model is running yet" in page.sidebar.info[0].value
     assert not page.sidebar.error
-
-
-def test_a_model_that_was_ready_and_stopped_is_down(tiny_server: TinyServer) -> None:
-    """The page remembers which endpoints it saw ready: the same refused connection then means 'down'."""
-    from frontend.endpoint_status import ReadySeen, State, check_endpoints
-    from frontend.settings import Endpoint
-
-    port = int(tiny_server.root_url.rsplit(":", 1)[1])
-    seen = ReadySeen()
-    with cutting_proxy(port, cut_after_bytes=10**9) as proxy_port:
-        endpoint_ = Endpoint(name="Tiny", base_url=f"http://127.0.0.1:{proxy_port}/v1")
-        [before] = check_endpoints([endpoint_], SecretStr(tiny_server.api_key), seen)
-    [after] = check_endpoints([endpoint_], SecretStr(tiny_server.api_key), seen)
-    [fresh] = check_endpoints([endpoint_], SecretStr(tiny_server.api_key), ReadySeen())
-    assert (before.state, after.state, fresh.state) == (State.READY, State.DOWN, State.NOT_STARTED)
-    assert "it stopped" in after.reason
 
 
 def test_invalid_configuration_is_explained(open_page: Page, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from harness.serve_up import REPO_ROOT
 from tests.helpers.browser import (
@@ -30,7 +30,7 @@ from tests.helpers.browser import (
     start_chat_page,
 )
 from tests.helpers.standin_server import StandIn, standin_server
-from tests.helpers.streamlit_app import StreamlitApp, launch_chromium
+from tests.helpers.streamlit_app import StreamlitApp
 
 SCREENSHOT = ARTIFACTS / "chat-page.png"
 README_PICTURE = REPO_ROOT / "docs" / "chat-page.png"
@@ -80,14 +80,6 @@ def standin_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[StreamlitA
         app = start_chat_page(tmp_path_factory.mktemp("screenshot-page"), endpoints)
         stack.callback(app.stop)
         yield app
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        chromium = launch_chromium(playwright)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
