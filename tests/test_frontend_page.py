@@ -152,6 +152,18 @@ def test_saved_chats_can_be_opened_deleted_and_started_anew(
     assert len(page.chat_message) == 0  # the open chat was the deleted one
 
 
+def test_a_chat_deleted_in_another_tab_is_not_brought_back(
+    open_page: Page, data_dir: Path, tiny_server: TinyServer
+) -> None:
+    page = send(open_page(endpoint("Tiny A", tiny_server)), "First")
+    chat_id = page.query_params["chat"]
+    assert store(data_dir).delete(chat_id)  # another tab deletes it
+    send(page, "Second")
+    assert "was deleted, in another tab or window" in page.error[0].value
+    assert store(data_dir).load(chat_id) is None
+    assert [summary.title for summary in store(data_dir).list()] == ["Second"]  # a new chat, nothing lost
+
+
 def test_max_tokens_setting_bounds_the_answer(
     open_page: Page, data_dir: Path, tiny_server: TinyServer
 ) -> None:
