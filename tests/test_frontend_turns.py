@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from frontend.conversation import Answer, AnswerStatus, Conversation, Message
+from frontend.conversation import Answer, AnswerStatus, Conversation, GenerationSettings, Message
 from frontend.export import export_json
 from frontend.images import prepare_image
 from tests.conftest import TinyServer
@@ -129,6 +129,7 @@ def test_a_chat_exported_as_json_imports_with_its_images(open_page: Page, data_d
     picture = prepare_image(image_bytes(300, 200), "street.png", token_budget=256)
     exported = Conversation(
         title="Exported elsewhere",
+        settings=GenerationSettings(max_tokens=12),  # an import keeps its settings: a short answer
         messages=[
             Message(role="user", text="Where is the car?", images=[picture]),
             Message(

@@ -124,7 +124,7 @@ def expect_answered(page: Page, *, count: int, stats: int) -> Locator:
 
 # The glyph of each delete button in the chat list: its box, and whether any pixel in it differs from the
 # button's background (an icon clipped to nothing, or a font that has no glyph, leaves none).
-DELETE_ICONS = '[class*="st-key-delete-"] [data-testid="stIconMaterial"]'
+DELETE_ICONS = '[class*="st-key-delete-"] [data-testid="stIconMaterial"]:visible'
 
 
 def expect_delete_glyph(where: Locator) -> None:
