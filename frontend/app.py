@@ -70,6 +70,8 @@ def new_conversation() -> Conversation:
 
 
 chat, deleted_elsewhere = current_chat(store, owner, new_conversation)
+if deleted_elsewhere:
+    st.session_state["notice"] = deleted_elsewhere  # kept until drawn, across the rerun of a send
 conversation = chat.conversation
 live = streaming_before = answers.get(conversation.id)
 
@@ -167,7 +169,7 @@ def start_answering(**changes: list) -> LiveTurn | None:
 
 
 # A submission is read before the input is drawn, so a message that cannot be sent puts its text back.
-problems = [notice for notice in (deleted_elsewhere,) if notice]
+problems: list[str] = []
 submission = st.session_state.get(COMPOSER)
 requested = st.session_state.pop("requested", None)
 editing = st.session_state.get("editing")
@@ -267,6 +269,10 @@ if waiting := pending_images():
     if st.button("Discard these images", key="discard-pending"):
         waiting.clear()
         st.rerun()
+if notice := st.session_state.get("notice"):  # not a problem: what the user sends starts a new chat
+    st.warning(notice, icon="🗑️")
+    if live is None:  # shown until the answer being sent (if any) has ended
+        st.session_state.pop("notice")
 for problem in problems:
     st.error(problem, icon="🚫")
 

@@ -25,7 +25,6 @@ from tests.helpers.browser import (
     ask,
     browser_page,
     expect_answered,
-    idle,
     messages,
     open_chat,
     sidebar,
@@ -94,7 +93,7 @@ def test_clicks_while_an_answer_streams_do_not_stop_it(page: Page, slow_app: Str
     assert download.value.suggested_filename.endswith(".json")
     sidebar(page).get_by_role("button", name="New chat").click()
     expect(messages(page)).to_have_count(0, timeout=WAIT_MS)
-    sidebar(page).locator(f".st-key-open-{chat} button").click()
+    sidebar(page).locator(f".st-key-open-{chat} button").first.click()
     expect_streaming(page)  # still streaming after every click: the clicks landed mid-answer
 
     answer = expect_answered(page, count=2, stats=1)
@@ -130,15 +129,13 @@ def test_two_tabs_on_one_chat_keep_every_turn_and_a_delete_sticks(
     # The first tab streams a long answer; the second deletes the chat meanwhile.
     ask(first, LONG_QUESTION)
     expect_streaming(first)
-    second.reload()
-    idle(second)
-    second.locator(f".st-key-delete-{chat} button").click()
-    idle(second)
-    expect(first.get_by_test_id("stAlert")).to_contain_text(
-        "was deleted, in another tab or window", timeout=WAIT_MS
-    )
-    time.sleep(
-        TOKEN_DELAY_S * len(STORY.split()) / 2
-    )  # longer than the rest of the answer would have streamed
+    second.reload()  # it opens the chat and follows the answer too: its run lasts as long as the answer
+    delete = second.locator(f".st-key-delete-{chat} button").first
+    expect(delete).to_be_visible(timeout=WAIT_MS)
+    delete.click()
+    notice = first.get_by_test_id("stAlert").filter(has_text="was deleted, in another tab or window")
+    expect(notice.first).to_be_visible(timeout=WAIT_MS)
+    expect(messages(first)).to_have_count(0, timeout=WAIT_MS)  # the streaming tab moved to a new chat
+    time.sleep(TOKEN_DELAY_S * len(STORY.split()) / 2)  # longer than the rest of the answer would stream
     assert stored(slow_app, chat) is None
     assert ConversationStore(Path(slow_app.env["FRONTEND_DATA_DIR"]) / "chats.sqlite3").version(chat) is None

@@ -159,7 +159,7 @@ def test_a_chat_deleted_in_another_tab_is_not_brought_back(
     chat_id = page.query_params["chat"]
     assert store(data_dir).delete(chat_id)  # another tab deletes it
     send(page, "Second")
-    assert "was deleted, in another tab or window" in page.error[0].value
+    assert "was deleted, in another tab or window" in page.warning[0].value
     assert store(data_dir).load(chat_id) is None
     assert [summary.title for summary in store(data_dir).list()] == ["Second"]  # a new chat, nothing lost
 
