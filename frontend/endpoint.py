@@ -83,7 +83,9 @@ class Endpoint(BaseModel):
             )
         return value
 
-    _blank_is_none = field_validator("api_key", "model", "session_header", "start_command", mode="before")(blank_to_none)
+    _blank_is_none = field_validator("api_key", "model", "session_header", "start_command", mode="before")(
+        blank_to_none
+    )
 
     @property
     def root_url(self) -> str:

@@ -117,19 +117,19 @@ def check_endpoint(
 
 
 class ReadySeen:
-    """Endpoints this process has seen ready (by base URL), thread-safe."""
+    """Endpoints this process has seen ready (by base URL and model), thread-safe."""
 
     def __init__(self) -> None:
-        self._urls: set[str] = set()
+        self._seen: set[tuple[str, str | None]] = set()
         self._lock = threading.Lock()
 
     def __contains__(self, endpoint: Endpoint) -> bool:
         with self._lock:
-            return endpoint.base_url in self._urls
+            return (endpoint.base_url, endpoint.model) in self._seen
 
     def add(self, endpoint: Endpoint) -> None:
         with self._lock:
-            self._urls.add(endpoint.base_url)
+            self._seen.add((endpoint.base_url, endpoint.model))
 
 
 def check_endpoints(

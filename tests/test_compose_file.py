@@ -339,7 +339,8 @@ def test_compose_passes_every_page_setting_with_the_pages_own_default() -> None:
     itself has, so .env can set every one and leaving it unset changes nothing."""
     text = COMPOSE_FILE.read_text()
     environment = load().services["frontend"].environment
-    set_by_compose = {"endpoints", "api_key", "data_dir", "vllm_api_key"}  # compose's own values; the key
+    # Compose's own values, the key, the password (secrets.env) and the address (BIND_ADDRESS).
+    set_by_compose = {"endpoints", "api_key", "data_dir", "vllm_api_key", "password", "bind_address"}
     for name, field in FrontendSettings.model_fields.items():
         if name in set_by_compose:
             continue
@@ -347,7 +348,9 @@ def test_compose_passes_every_page_setting_with_the_pages_own_default() -> None:
         assert variable in environment, f"docker-compose.yml does not pass {variable} to the page"
         default = re.search(rf"{variable}: \$\{{{variable}:-([^}}]*)\}}", text)
         assert default, f"{variable} is not passed as ${{{variable}:-default}}"
-        assert type(field.default)(default.group(1)) == field.default, variable
+        value = default.group(1)
+        parsed = value == "true" if isinstance(field.default, bool) else type(field.default)(value)
+        assert parsed == field.default, variable
         assert f"# {variable}=" in (REPO / ".env").read_text(), f".env does not document {variable}"
     assert {"FRONTEND_ENDPOINTS", "FRONTEND_API_KEY", "FRONTEND_DATA_DIR"} <= environment.keys()
 
@@ -375,12 +378,14 @@ def test_the_page_gets_its_login_settings_and_where_it_is_published(monkeypatch:
     from frontend.settings import load_settings
 
     default = load().services["frontend"].environment
-    assert (default["FRONTEND_BIND_ADDRESS"], default["FRONTEND_PASSWORD"]) == ("127.0.0.1", "")
-    assert default["FRONTEND_ALLOW_NO_LOGIN"] == "false"
-    published = load({"BIND_ADDRESS": "0.0.0.0", "FRONTEND_PASSWORD": "pw"}).services["frontend"].environment
-    assert (published["FRONTEND_BIND_ADDRESS"], published["FRONTEND_PASSWORD"]) == ("0.0.0.0", "pw")
+    assert (default["FRONTEND_BIND_ADDRESS"], default["FRONTEND_ALLOW_NO_LOGIN"]) == ("127.0.0.1", "false")
+    # The password comes from secrets.env (the service's env_file), never interpolated into the file.
+    assert "FRONTEND_PASSWORD" not in default
+    assert "\nFRONTEND_PASSWORD=\n" in (REPO / "secrets.env.example").read_text()
+    published = load({"BIND_ADDRESS": "0.0.0.0"}).services["frontend"].environment
+    assert published["FRONTEND_BIND_ADDRESS"] == "0.0.0.0"
 
-    for name, value in published.items():
+    for name, value in {**published, "FRONTEND_PASSWORD": "pw"}.items():
         if name.startswith("FRONTEND_"):
             monkeypatch.setenv(name, value)
     settings = load_settings()
