@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.helpers.http_server import serving
 
 Reply = Callable[[list[dict[str, Any]]], str]  # the request's messages -> the answer's text
 
@@ -121,23 +122,10 @@ class _Handler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def _serving(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@contextmanager
 def standin_server(standin: StandIn) -> Iterator[str]:
     """Serve `standin` on 127.0.0.1; yields its OpenAI base URL (…/v1)."""
     handler = type("StandInHandler", (_Handler,), {"standin": standin})
-    with _serving(handler) as port:
+    with serving(handler) as port:
         yield f"http://127.0.0.1:{port}/v1"
 
 
@@ -160,5 +148,5 @@ def recording_server() -> Iterator[tuple[str, list[str]]]:
 
         do_GET = do_POST = do_HEAD = do_OPTIONS = _answer
 
-    with _serving(Recorder) as port:
+    with serving(Recorder) as port:
         yield f"http://127.0.0.1:{port}", received
