@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import re
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -56,8 +57,12 @@ def test_both_locks_are_installed_with_hash_checking_and_generated_by_a_resolver
 
 def test_the_environment_running_this_suite_is_exactly_the_test_lock() -> None:
     """What CI tests is what a fresh machine installs from the lock (editable project aside)."""
+    # Only the environment's own site-packages: once anything imports setuptools, its vendored copies
+    # (packaging 24.2, typing-extensions 4.12.2, ...) join sys.path with dist-info of their own.
+    site_packages = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"]]
     installed = {
-        normalise(dist.metadata["Name"]): dist.version for dist in importlib.metadata.distributions()
+        normalise(dist.metadata["Name"]): dist.version
+        for dist in importlib.metadata.distributions(path=site_packages)
     }
     mismatched = {
         name: (version, installed.get(name))
