@@ -80,8 +80,9 @@ def open_pdf(data: bytes, name: str, *, max_bytes: int) -> PdfFile:
     if not data:
         raise DocumentRejected(f"{label} is empty (0 bytes); choose the file again.")
     if len(data) > max_bytes:
+        size, limit = megabytes(len(data)), megabytes(max_bytes)
         raise DocumentRejected(
-            f"{label} is {megabytes(len(data))}; the limit is {megabytes(max_bytes)} per file "
+            f"{label} is {'over ' if size == limit else ''}{size}; the limit is {limit} per file "
             "(FRONTEND_MAX_UPLOAD_MB): split it, or save only the pages you need, and upload that."
         )
     if PDF_SIGNATURE not in data[:SIGNATURE_WINDOW]:
