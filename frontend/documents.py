@@ -12,7 +12,7 @@ import math
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import pypdfium2 as pdfium
 import pypdfium2.raw as pdfium_c
@@ -63,6 +63,40 @@ class RenderedPages:
             "were not sent: type the pages you want in **Pages** (e.g. "
             f"{_next_range(self.asked[len(self.pages) :], image_limit)}) and send a message to ask about them."
         )
+
+
+@dataclass
+class AttachedPdf:
+    """The PDF a chat has at hand: uploaded once, its pages sent a range at a time."""
+
+    document: PdfFile
+    due: bool = True  # just uploaded: its first pages go with the next message
+    sent: list[int] = field(default_factory=list)  # the pages the last message with it sent
+
+    def wanted(self, typed: str) -> list[int] | None:
+        """Pages the next message asks for: the typed range, else (just uploaded) the whole PDF from page 1;
+        None when nothing of it is due."""
+        if typed.strip():
+            return parse_pages(typed, self.document.page_count)
+        return list(range(1, self.document.page_count + 1)) if self.due else None
+
+    def pages_for_message(
+        self, typed: str, *, room: int, endpoint: str, image_limit: int, token_budget: int
+    ) -> RenderedPages | None:
+        """Render what the next message sends of this PDF into the `room` left by its images (the tightest
+        endpoint's `image_limit` minus those); DocumentRejected for a bad range or no room at all."""
+        wanted = self.wanted(typed)
+        if wanted is None:
+            return None
+        if room < 1:
+            raise DocumentRejected(
+                f"No room for pages of {self.document.name}: {endpoint} takes at most {image_limit} image(s) per "
+                "message and this one already has that many. Send the images first, or discard some of them."
+            )
+        return render_pages(self.document, wanted, room=room, token_budget=token_budget)
+
+    def was_sent(self, rendered: RenderedPages) -> None:
+        self.due, self.sent = False, list(rendered.pages)
 
 
 def is_pdf(name: str, mime_type: str | None, data: bytes) -> bool:
