@@ -203,7 +203,7 @@ if submission is not None and live is None:
                 conversation, submission.text, now + (pages.images if pages else []), targets
             )
             if pages:
-                user.notices.append(documents.notice(pages, targets))
+                user.notices.append(documents.notice(pages, now, targets))
             waiting[:] = later
             live = start_answering(append=[user])
             if live is None:  # not sent after all: its images wait for the next message again

@@ -51,14 +51,15 @@ class RenderedPages:
     asked: list[int]  # 1-based, what the message wanted (the whole PDF, or the typed range)
     images: list[ImageAttachment]
 
-    def notice(self, endpoint: str, image_limit: int) -> str:
+    def notice(self, endpoint: str, image_limit: int, *, other_images: int = 0) -> str:
         """What the user should know: which pages were sent, and how to get the others."""
         name, count = self.document.name, self.document.page_count
         sent = f"{name}: {_pages_word(self.pages)} {page_span(self.pages)} of {count} sent, one image each."
         if len(self.pages) == len(self.asked):
             return sent
+        besides = f" (this one also has {other_images} other image(s))" if other_images else ""
         return (
-            f"{sent} {endpoint} takes at most {image_limit} image(s) per message, so "
+            f"{sent} {endpoint} takes at most {image_limit} image(s) per message{besides}, so "
             f"{_pages_word(self.asked[len(self.pages) :])} {page_span(self.asked[len(self.pages) :])} "
             "were not sent: type the pages you want in **Pages** (e.g. "
             f"{_next_range(self.asked[len(self.pages) :], image_limit)}) and send a message to ask about them."

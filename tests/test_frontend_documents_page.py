@@ -74,6 +74,7 @@ def test_a_pdf_sends_its_first_pages_then_the_picked_range_with_thumbnails_and_a
     assert [caption.split(" · ")[1] for caption in captions(second)] == ["page 4", "page 5"]
     assert [info.value for info in second.info] == ["report.pdf: pages 4–5 of 5 sent, one image each."]
     assert stats_lines(page.chat_message[3])  # answered: four pages in the chat, two per request
+    assert "the 2 oldest image(s) of this chat were left out" in page.chat_message[3].info[0].value
     assert pages_field(page).value == ""  # ready for the next range
 
     conversation = saved(tmp_path / "data", page)
@@ -95,7 +96,10 @@ def test_an_image_and_a_pdf_share_the_image_limit(
     send(page, "Compare.", picture, pdf("report.pdf", pdf_bytes(3)))
     user = page.chat_message[0]
     assert [caption.split(" · ")[0] for caption in captions(user)] == ["chart.png", "report.pdf"]
-    assert "pages 2–3 were not sent" in user.info[0].value
+    assert (
+        "takes at most 2 image(s) per message (this one also has 1 other image(s)), so pages 2–3 were not sent"
+        in (user.info[0].value)
+    )
     assert stats_lines(page.chat_message[1])
 
 

@@ -51,19 +51,20 @@ def pages_for_message(
     if attached is None or not targets:
         return None
     tightest = _tightest(targets)
-    return attached.pages_for_message(
-        st.session_state.get(PAGES_KEY, ""),
-        room=tightest.image_limit - len(images),
-        endpoint=tightest.name,
-        image_limit=tightest.image_limit,
-        token_budget=token_budget,
-    )
+    with st.spinner(f"Rendering pages of {plain_text(attached.document.name)}…"):
+        return attached.pages_for_message(
+            st.session_state.get(PAGES_KEY, ""),
+            room=tightest.image_limit - len(images),
+            endpoint=tightest.name,
+            image_limit=tightest.image_limit,
+            token_budget=token_budget,
+        )
 
 
-def notice(rendered: RenderedPages, targets: Sequence[Target]) -> str:
+def notice(rendered: RenderedPages, images: Sequence[ImageAttachment], targets: Sequence[Target]) -> str:
     """What the message says about the pages it carries (which, and how to send others)."""
     tightest = _tightest(targets)
-    return rendered.notice(tightest.name, tightest.image_limit)
+    return rendered.notice(tightest.name, tightest.image_limit, other_images=len(images))
 
 
 def sent(rendered: RenderedPages) -> None:
