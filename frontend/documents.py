@@ -51,9 +51,12 @@ class RenderedPages:
     asked: list[int]  # 1-based, what the message wanted (the whole PDF, or the typed range)
     images: list[ImageAttachment]
 
-    def notice(self, endpoint: str, image_limit: int, *, other_images: int = 0) -> str:
-        """What the user should know: which pages were sent, and how to get the others."""
-        name, count = self.document.name, self.document.page_count
+    def notice(
+        self, endpoint: str, image_limit: int, *, other_images: int = 0, name: str | None = None
+    ) -> str:
+        """What the user should know: which pages were sent, and how to get the others. `name`: the file name
+        as it should appear (escaped for Markdown by the page)."""
+        name, count = name if name is not None else self.document.name, self.document.page_count
         sent = f"{name}: {_pages_word(self.pages)} {page_span(self.pages)} of {count} sent, one image each."
         if len(self.pages) == len(self.asked):
             return sent

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from frontend.markdown import IMAGE_SIGN, plain_text
 from tests.conftest import TinyServer
 from tests.helpers.images import image_bytes
 from tests.helpers.page import File, saved, send, start_page, stats_lines
@@ -182,6 +183,23 @@ def test_a_pdf_that_cannot_be_sent_yet_stays_attached_and_goes_with_the_next_mes
 
     page.button(key="detach-pdf").click().run()
     assert not page.text_input
+
+
+def test_a_pdf_name_with_markup_loads_nothing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, tiny_server: TinyServer
+) -> None:
+    page = open_page(monkeypatch, tmp_path, tiny_server)
+    name = "**Q3** ![x](http://127.0.0.1:9/x.png).pdf"
+    send(page, "Read it.", pdf(name, pdf_bytes(1)))
+    [notice] = page.chat_message[0].info
+    # Drawn like an answer: the Markdown image in the name is a link after a sign, nothing loads by itself.
+    assert (
+        notice.value
+        == f"**Q3** {IMAGE_SIGN}[x](http://127.0.0.1:9/x.png).pdf: page 1 of 1 sent, one image each."
+    )
+    assert (
+        page.chat_message[0].get("image")[0].captions[0].startswith(plain_text(name))
+    )  # the thumbnail: as text
 
 
 def test_a_scanned_table_is_answered_in_markdown_and_latex(
