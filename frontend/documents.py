@@ -51,21 +51,20 @@ class RenderedPages:
     asked: list[int]  # 1-based, what the message wanted (the whole PDF, or the typed range)
     images: list[ImageAttachment]
 
-    def notice(
-        self, endpoint: str, image_limit: int, *, other_images: int = 0, name: str | None = None
-    ) -> str:
-        """What the user should know: which pages were sent, and how to get the others. `name`: the file name
-        as it should appear (escaped for Markdown by the page)."""
-        name, count = name if name is not None else self.document.name, self.document.page_count
+    def notice(self, endpoint: str, image_limit: int, *, other_images: int = 0) -> str:
+        """What the user should know: which pages were sent, and how to get the others (Markdown: the page
+        draws it like an answer, so a file name cannot load an image)."""
+        name, count = self.document.name, self.document.page_count
         sent = f"{name}: {_pages_word(self.pages)} {page_span(self.pages)} of {count} sent, one image each."
-        if len(self.pages) == len(self.asked):
+        left = self.asked[len(self.pages) :]
+        if not left:
             return sent
         besides = f" (this one also has {other_images} other image(s))" if other_images else ""
         return (
             f"{sent} {endpoint} takes at most {image_limit} image(s) per message{besides}, so "
-            f"{_pages_word(self.asked[len(self.pages) :])} {page_span(self.asked[len(self.pages) :])} "
-            "were not sent: type the pages you want in **Pages** (e.g. "
-            f"{_next_range(self.asked[len(self.pages) :], image_limit)}) and send a message to ask about them."
+            f"{_pages_word(left)} {page_span(left)} {'was' if len(left) == 1 else 'were'} not sent: type the "
+            f"pages you want in **Pages** (e.g. {_next_range(left, image_limit)}) and send a message to ask "
+            "about them."
         )
 
 
@@ -158,6 +157,7 @@ def parse_pages(text: str, page_count: int) -> list[int]:
     """'3-6', '2, 5, 7-9' -> 1-based page numbers in the order typed, without repeats; DocumentRejected
     (saying what to type) for anything else or a page the PDF does not have."""
     pages: list[int] = []
+    seen: set[int] = set()
     for part in text.split(","):
         match = _RANGE.match(part)
         if match is None:
@@ -173,7 +173,8 @@ def parse_pages(text: str, page_count: int) -> list[int]:
             raise DocumentRejected(
                 f"The PDF has pages 1-{page_count}; {part.strip()} is outside them: type pages within 1-{page_count}."
             )
-        pages.extend(page for page in range(first, last + 1) if page not in pages)
+        pages.extend(page for page in range(first, last + 1) if page not in seen)
+        seen.update(range(first, last + 1))
     return pages
 
 
@@ -199,7 +200,12 @@ def _render_page(
     pdf: pdfium.PdfDocument, document: PdfFile, number: int, token_budget: int
 ) -> ImageAttachment:
     label = f"Page {number} of {document.name}"
-    page = pdf[number - 1]
+    try:
+        page = pdf[number - 1]
+    except pdfium.PdfiumError as error:  # the page tree names it, but its object is missing or broken
+        raise DocumentRejected(
+            f"{label} cannot be read (the file is damaged there); pick other pages, or export the PDF again."
+        ) from error
     try:
         width_pt, height_pt = page.get_size()  # the displayed size, /Rotate applied
         width, height = max(1, round(width_pt)), max(1, round(height_pt))  # 72 dpi: one point, one pixel
@@ -213,7 +219,7 @@ def _render_page(
         image = _render(page, size)
     finally:
         page.close()
-    dpi = size[0] / width_pt * POINTS_PER_INCH
+    dpi = size[0] / max(width_pt, 1.0) * POINTS_PER_INCH
     note = (
         f"page {number} of {document.page_count}, {width_pt:.0f}×{height_pt:.0f} pt rendered at {dpi:.0f} dpi"
     )

@@ -20,7 +20,7 @@ from frontend.documents import (
     render_pages,
 )
 from frontend.images import FACTOR
-from tests.helpers.pdfs import pdf_bytes, scanned_pdf, zero_page_pdf
+from tests.helpers.pdfs import damaged_page_pdf, pdf_bytes, scanned_pdf, zero_page_pdf
 
 MAX_BYTES = 20 * 1024 * 1024
 BUDGET = 1280
@@ -156,6 +156,21 @@ def test_a_page_too_elongated_for_the_model_is_refused_naming_the_page() -> None
     document = opened(pdf_bytes(sizes=[(612, 792), (14400, 36)]))
     with pytest.raises(DocumentRejected, match=r"^Page 2 of report\.pdf is .* more elongated than the 200:1"):
         render_pages(document, [2], room=1, token_budget=BUDGET)
+
+
+def test_a_damaged_page_is_refused_naming_it_and_the_other_pages_still_render() -> None:
+    document = opened(damaged_page_pdf())
+    assert document.page_count == 2
+    with pytest.raises(DocumentRejected) as caught:
+        render_pages(document, None, room=2, token_budget=BUDGET)
+    assert str(caught.value) == (
+        "Page 2 of report.pdf cannot be read (the file is damaged there); pick other pages, or export the PDF again."
+    )
+    assert render_pages(document, [1], room=1, token_budget=BUDGET).pages == [1]
+
+
+def test_a_range_of_every_page_of_a_huge_pdf_is_read_at_once() -> None:
+    assert parse_pages("1-200000, 5", 200_000) == list(range(1, 200_001))  # no quadratic duplicate check
 
 
 def test_a_scanned_table_renders_readably() -> None:

@@ -87,6 +87,14 @@ def zero_page_pdf() -> bytes:
     return _assemble([b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[]/Count 0>>"], "/Root 1 0 R")
 
 
+def damaged_page_pdf() -> bytes:
+    """Two pages in the page tree, the second pointing to an object the file does not have."""
+    page = b"<</Type/Page/Parent 2 0 R/MediaBox[0 0 612 792]>>"
+    return _assemble(
+        [b"<</Type/Catalog/Pages 2 0 R>>", b"<</Type/Pages/Kids[3 0 R 9 0 R]/Count 2>>", page], "/Root 1 0 R"
+    )
+
+
 def _assemble(objects: Sequence[bytes], trailer: str) -> bytes:
     out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
     offsets = []
