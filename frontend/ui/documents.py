@@ -20,8 +20,10 @@ _ATTACHED = "attached_pdf"
 
 def split_uploads(files: Sequence) -> tuple[list, list]:
     """(PDF uploads, other uploads) of a chat input submission."""
-    pdfs = [upload for upload in files if is_pdf(upload.name, upload.type, upload.getvalue()[:1024])]
-    return pdfs, [upload for upload in files if upload not in pdfs]
+    pdfs, others = [], []
+    for upload in files:
+        (pdfs if is_pdf(upload.name, upload.type, upload.getvalue()[:1024]) else others).append(upload)
+    return pdfs, others
 
 
 def attach(uploads: Sequence, *, max_bytes: int) -> list[str]:
