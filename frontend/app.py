@@ -28,12 +28,13 @@ from frontend.chat_turns import (
     unanswered,
 )
 from frontend.conversation import AnswerStatus, Conversation, GenerationSettings, Message
+from frontend.documents import DocumentRejected
 from frontend.images import ImageRejected, prepare_image
 from frontend.live_answers import LiveTurn
 from frontend.markdown import plain_text
 from frontend.settings import SettingsInvalid, load_settings
 from frontend.store import ConversationGone, StoreError
-from frontend.ui import login, sidebar
+from frontend.ui import documents, login, sidebar
 from frontend.ui.live import follow
 from frontend.ui.messages import edit_form, image_caption, render_assistant, render_user, turn_actions
 from frontend.ui.state import (
@@ -175,7 +176,8 @@ requested = st.session_state.pop("requested", None)
 editing = st.session_state.get("editing")
 if submission is not None and live is None:
     waiting = pending_images()
-    for upload in submission.files:
+    pdfs, pictures = documents.split_uploads(submission.files)
+    for upload in pictures:
         try:
             waiting.append(
                 prepare_image(
@@ -187,6 +189,7 @@ if submission is not None and live is None:
             )
         except ImageRejected as error:
             problems.append(str(error))
+    problems += documents.attach(pdfs, max_bytes=settings.max_upload_mb * 1024 * 1024)
     if not targets:
         problems.append("No model is ready to answer; the sidebar says why.")
     if not problems:
@@ -194,15 +197,23 @@ if submission is not None and live is None:
             now, later = images_for_next_message(
                 waiting, targets, split=st.session_state.pop("split_images", False)
             )
-            user = add_user_message(conversation, submission.text, now, targets)
+            budget = image_budget(conversation.settings.image_token_budget, targets)
+            pages = documents.pages_for_message(now, targets, token_budget=budget)
+            user = add_user_message(
+                conversation, submission.text, now + (pages.images if pages else []), targets
+            )
+            if pages:
+                user.notices.append(documents.notice(pages, now, targets))
             waiting[:] = later
             live = start_answering(append=[user])
             if live is None:  # not sent after all: its images wait for the next message again
                 waiting[:0] = now
+            elif pages:
+                documents.sent(pages)
         except TooManyImages as error:
             problems.append(str(error))
             st.session_state["split_images"] = True
-        except EmptyMessage as error:
+        except (EmptyMessage, DocumentRejected) as error:
             problems.append(str(error))
     if problems or st.session_state.get("gone"):
         st.session_state[COMPOSER] = submission.text
@@ -228,7 +239,9 @@ elif live is not None and live is not streaming_before:
 
 st.title(plain_text(conversation.title) if conversation.messages else "Qwen3-VL chat", anchor=False)
 if not conversation.messages:
-    st.caption("Ask anything, or attach images (JPG, PNG, GIF, WebP, BMP) with the clip, drag-drop or paste.")
+    st.caption(
+        "Ask anything, or attach images (JPG, PNG, GIF, WebP, BMP) or a PDF with the clip, drag-drop or paste."
+    )
 slots = []
 last_user = max(
     (i for i, message in enumerate(conversation.messages) if message.role == "user"), default=None
@@ -269,6 +282,7 @@ if waiting := pending_images():
     if st.button("Discard these images", key="discard-pending"):
         waiting.clear()
         st.rerun()
+documents.attached_box()
 if notice := st.session_state.get("notice"):  # not a problem: what the user sends starts a new chat
     st.warning(notice, icon="🗑️")
     if live is None:  # shown until the answer being sent (if any) has ended
@@ -280,7 +294,7 @@ st.chat_input(
     "An answer is streaming: wait for it, or stop it" if live is not None else "Ask about your images…",
     key=COMPOSER,
     accept_file="multiple",
-    file_type=IMAGE_TYPES,
+    file_type=[*IMAGE_TYPES, *documents.DOCUMENT_TYPES],
     max_upload_size=settings.max_upload_mb,
     submit_mode="disable",
     disabled=not targets or live is not None,

@@ -156,14 +156,14 @@ def _check_byte_size(data: bytes, label: str, max_bytes: int) -> None:
     if not data:
         raise ImageRejected(f"{label} is empty (0 bytes); choose the file again.")
     if len(data) > max_bytes:
-        size, limit = _megabytes(len(data)), _megabytes(max_bytes)
+        size, limit = megabytes(len(data)), megabytes(max_bytes)
         raise ImageRejected(
             f"{label} is {'over ' if size == limit else ''}{size}; the limit is {limit} per image "
             "(FRONTEND_MAX_UPLOAD_MB); scale it down or export it at a lower quality and upload it again."
         )
 
 
-def _megabytes(size: int) -> str:
+def megabytes(size: int) -> str:
     return f"{size / 2**20:.1f}".removesuffix(".0") + " MB"
 
 
@@ -239,20 +239,41 @@ def _prepare(image: Image.Image, name: str, label: str, token_budget: int) -> Im
         notes.append(TRANSPARENCY_NOTE)
     if (target_width, target_height) != (width, height):
         notes.append(_resize_note(width, height, target_width, target_height))
+    return attachment_from_image(image, name, original_size=(width, height), notes=notes, photo=photo)
 
-    try_png = not photo and target_width * target_height <= PNG_CANDIDATE_MAX_PIXELS
+
+def attachment_from_image(
+    image: Image.Image,
+    name: str,
+    *,
+    original_size: tuple[int, int],
+    notes: list[str],
+    photo: bool = False,
+) -> ImageAttachment:
+    """Encode an RGB image already at its sending size (from `target_size`) as the attachment sent.
+
+    Also the last step for images made here rather than uploaded (PDF pages rendered to the budget)."""
+    if image.mode != "RGB":
+        image = image.convert("RGB")
+    try_png = not photo and image.width * image.height <= PNG_CANDIDATE_MAX_PIXELS
     encoded, mime_type = _encode(image, try_png=try_png)
     return ImageAttachment(
         name=name,
         mime_type=mime_type,
         data_base64=base64.b64encode(encoded).decode("ascii"),
-        width=target_width,
-        height=target_height,
-        original_width=width,
-        original_height=height,
-        tokens=visual_tokens(target_height, target_width),
+        width=image.width,
+        height=image.height,
+        original_width=original_size[0],
+        original_height=original_size[1],
+        tokens=visual_tokens(image.height, image.width),
         notes=notes,
     )
+
+
+def target_size(width: int, height: int, token_budget: int, label: str) -> tuple[int, int]:
+    """(width, height) an image of `width` x `height` is sent at within `token_budget`; ImageRejected
+    (naming `label`) for shapes the server refuses."""
+    return _target_size(width, height, token_budget, label)
 
 
 def _target_size(width: int, height: int, token_budget: int, label: str) -> tuple[int, int]:

@@ -28,6 +28,8 @@ def render_user(message: Message, actions: Callable[[], None] = lambda: None) ->
                     st.image(image.data, caption=image_caption(image), width=THUMBNAIL_WIDTH)
                     for note in image.notes:
                         st.caption(to_streamlit_markdown(note))
+        for notice in message.notices:  # e.g. which pages of a PDF the images are
+            st.info(to_streamlit_markdown(notice), icon="📄")
         actions()
 
 
