@@ -143,6 +143,14 @@ def check_endpoint(
     if not models:
         return status(State.DOWN, "/v1/models lists no model")
     if endpoint.model and endpoint.model not in (listed := [m.id for m in models]):
+        # The gateway lists every model it fronts, whatever its state: this one is not behind it.
+        if any(m.behind_gateway for m in models):
+            how = f"; start it with `{endpoint.start_command}`" if endpoint.start_command else ""
+            return status(
+                State.NOT_STARTED,
+                f"the gateway does not front {endpoint.model!r} (it fronts {', '.join(listed)}): its model "
+                f"was not running when the gateway started{how}",
+            )
         # Behind a router, a model whose replicas are all still loading is not listed yet.
         return status(
             State.DOWN,
