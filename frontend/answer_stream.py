@@ -31,6 +31,9 @@ from frontend.settings import Endpoint
 
 CONNECT_TIMEOUT_S = 5.0
 STATE_CHECK_TIMEOUT_S = 2.0
+# A request that waits for a switch gets no byte until the model is up: a stop/start on bare metal takes
+# minutes, so its wait is bounded by this rather than by the page's timeout between tokens.
+SWITCH_TIMEOUT_S = 900.0
 SWAP_MS_HEADER = "x-serve-swap-ms"
 
 
@@ -134,7 +137,8 @@ class AnswerJob:
         except openai.OpenAIError:
             return bool(self.target.awake)
         states = {model.id: (model.model_extra or {}).get("state") for model in listing.data}
-        return states.get(self.target.model) == "running"
+        state = states.get(self.target.model)
+        return state == "running" if state is not None else bool(self.target.awake)
 
     def wait(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -154,6 +158,8 @@ class AnswerJob:
         """The streaming request. A connection refused or reset before any answer (e.g. a kept-alive
         connection the server had closed) is tried once more; a timeout is not: the server got the request."""
         client = self.target.client(self.timeout_s)
+        if self._switching_since is not None:
+            client = client.with_options(timeout=httpx.Timeout(SWITCH_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
 
         def create() -> Any:
             return client.chat.completions.create(

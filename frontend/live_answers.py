@@ -6,8 +6,8 @@ saves the turn every SAVE_INTERVAL_S and once more when every answer has ended, 
 `stop()` ends it early. Page runs come and go and just draw it (`LiveAnswers.get`). No Streamlit here.
 
 In compare mode the answers stream side by side, except where the gateway can keep only one model awake
-(`one_after_another`): then each answer starts once the one before it has ended, so every request finds its
-model awake after one switch instead of two models fighting over one GPU.
+(`one_after_another`): then each answer starts once the one before it has ended, the awake model's first, so
+a turn costs one switch and two models never fight over one GPU.
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ class LiveTurn:
         self.message = message
         self.jobs = list(jobs)
         self.sequential = sequential
+        # One after another: the models awake now answer first (no switch), then the others.
+        self._order = sorted(self.jobs, key=lambda job: job.target.awake is not True) if sequential else []
         self._save = save
         self._done = threading.Event()
         self._supervisor = threading.Thread(
@@ -67,11 +69,12 @@ class LiveTurn:
         """Per answer, what it waits for before its first token: the switch of models, or (one after another)
         the answer before it."""
         notices: list[str | None] = []
-        for index, job in enumerate(self.jobs):
-            if index == 0 or job.started or job.stopped or not self.sequential:
+        for job in self.jobs:
+            position = self._order.index(job) if self.sequential else 0
+            if position == 0 or job.started or job.stopped:
                 notices.append(job.notice())
             else:
-                before = self.jobs[index - 1].target.endpoint.name
+                before = self._order[position - 1].target.endpoint.name
                 notices.append(f"Waiting for {before} to answer first: the gateway keeps one model awake.")
         return notices
 
@@ -91,7 +94,7 @@ class LiveTurn:
 
     def _supervise(self) -> None:
         saved_at = time.monotonic()
-        waves = [[job] for job in self.jobs] if self.sequential else [self.jobs]
+        waves = [[job] for job in self._order] if self.sequential else [self.jobs]
         try:
             for wave in waves:
                 for job in wave:
