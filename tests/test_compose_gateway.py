@@ -133,3 +133,17 @@ def test_a_bad_wait_is_a_usage_error(busy_gpu: dict[str, str]) -> None:
         == USAGE_ERROR
     )
     assert said == ["SERVE_WAIT_FOR_GPU_S='soon' is not a number of seconds (e.g. 1800)"]
+
+
+def test_the_entrypoint_hands_over_to_serve_gateway_with_arguments_it_accepts() -> None:
+    """Up to the exec: `serve gateway` parses what the entrypoint built (a trailing --help stops it there)."""
+    result = _gateway_entrypoint(
+        "8b=http://127.0.0.1:8000/v1 4b=http://unresolvable.invalid:8001/v1", "--help"
+    )
+    assert result.returncode == 0, result.stderr
+    assert "4b: its service is not running, so it is not fronted" in result.stderr
+    said = next(line for line in result.stderr.splitlines() if line.startswith("gateway-entrypoint: serve "))
+    assert said.endswith(
+        "serve gateway 8b --host 0.0.0.0 --port 8000 --swap sleep --upstream 8b=http://127.0.0.1:8000/v1 --help"
+    )
+    assert "usage:" in result.stdout and "--upstream" in result.stdout
