@@ -102,10 +102,9 @@ class AnswerJob:
     _switching_since: float | None = None
 
     def start(self) -> AnswerJob:
-        self._thread = threading.Thread(
-            target=self.run, name=f"answer-{self.target.endpoint.name}", daemon=True
-        )
-        self._thread.start()
+        thread = threading.Thread(target=self.run, name=f"answer-{self.target.endpoint.name}", daemon=True)
+        thread.start()
+        self._thread = thread  # only once started: wait() from another thread may join it at once
         return self
 
     @property
@@ -189,6 +188,9 @@ class AnswerJob:
         started = time.perf_counter()
         first_token_at: float | None = None
         try:
+            if self._stopped.is_set():  # stopped before it began: nothing is sent
+                answer.status = AnswerStatus.STOPPED
+                return
             if self.target.awake is not None and not self._model_awake():
                 self._switching_since = time.perf_counter()
             stream = self._open_stream()

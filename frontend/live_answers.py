@@ -62,6 +62,9 @@ class LiveTurn:
 
     def start(self, on_end: Callable[[LiveTurn], None]) -> LiveTurn:
         self._on_end = on_end
+        first = self._order[:1] if self.sequential else self.jobs
+        for job in first:  # started here, so a stop right after this returns finds them running
+            job.start()
         self._supervisor.start()
         return self
 
@@ -98,7 +101,7 @@ class LiveTurn:
         try:
             for wave in waves:
                 for job in wave:
-                    if not job.stopped:  # a stop before its turn came: it never starts
+                    if not job.started and not job.stopped:  # stopped before its turn: never sent
                         job.start()
                 while any(job.running for job in wave):
                     time.sleep(POLL_INTERVAL_S)
