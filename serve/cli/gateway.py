@@ -28,6 +28,7 @@ from serve.gateway.assemble import (
     build_gateway,
     default_max_awake,
     pick_mode,
+    private_dir,
     serve,
     supervised_instances,
 )
@@ -190,7 +191,15 @@ def run(args: argparse.Namespace, out: Console) -> int:
             name: value for name, value in secrets_environment(secrets).items() if name != "VLLM_API_KEY"
         }
         how = Supervision(args.log_dir, args.vllm_args, others, gpu=placement is not None)
-        instances = supervised_instances(profiles, placement, choice.mode, how, policy.ready_timeout_s)
+        socket_dir = private_dir()
+        instances = supervised_instances(
+            profiles, placement, choice.mode, how, policy.ready_timeout_s, socket_dir
+        )
+        out.print(
+            f"instances on Unix sockets in {socket_dir} (mode 0700), vLLM logs in {args.log_dir or socket_dir}",
+            highlight=False,
+            markup=False,
+        )
     _, app = build_gateway(settings, instances, choice.mode, policy)
     root = http_root(args.host, args.port)
     out.print(

@@ -3,9 +3,11 @@ the swap mode, the default --max-awake from the placement, and uvicorn."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import signal
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,14 +93,19 @@ class Supervision:
     gpu: bool  # vLLM's GPU build: sleep mode needs --enable-sleep-mode there (the CPU build refuses it)
 
 
+def private_dir() -> Path:
+    """mkdtemp makes it 0700: only this user can reach the instances' sockets inside."""
+    return Path(tempfile.mkdtemp(prefix="serve-gateway-"))
+
+
 def supervised_instances(
     profiles: Sequence[Profile],
     placement: Placement | None,
     mode: SwapMode,
     how: Supervision,
     ready_timeout: float,
+    socket_dir: Path,
 ) -> list[Instance]:
-    socket_dir = Path(tempfile.mkdtemp(prefix="serve-gateway-"))  # 0700: only this user reaches the sockets
     log_dir = how.log_dir or socket_dir
     sleep_args = ["--enable-sleep-mode"] if mode is SwapMode.SLEEP and how.gpu else []
     # Dev mode opens /sleep and /wake_up (and /collective_rpc): safe only because the socket is private.
@@ -146,9 +153,23 @@ def build_gateway(
     return gateway, build_app(gateway, lifespan=lambda app: running(controller))
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM after its graceful shutdown (exit 143); a gateway that stopped its instances
+    cleanly exits 0, as `serve up` does."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        previous = {sig: signal.signal(sig, self.handle_exit) for sig in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+
+
 def serve(settings: GatewaySettings, app: object) -> None:
     """Run until SIGINT/SIGTERM; uvicorn's shutdown runs the lifespan's end, which stops the instances."""
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", lifespan="on", access_log=False
     )
-    uvicorn.Server(config).run()
+    _Server(config).run()
