@@ -39,6 +39,13 @@ from serve.launcher.up import bind_problem
 from serve.planner.resolve import loader, resolve
 
 NAME = "gateway"
+
+
+def seconds(text: str) -> float:
+    """0 or more seconds."""
+    return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
+
+
 UPSTREAM_KEY_VARIABLE = "SERVE_UPSTREAM_API_KEY"
 
 
@@ -92,7 +99,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     gateway.add_argument(
         "--min-awake",
-        type=float,
+        type=seconds,
         default=Policy().min_awake_s,
         metavar="S",
         help="a model in use stays awake at least S seconds before it is swapped out (default %(default)g)",
