@@ -32,7 +32,7 @@ Examples:
   serve check                 every profile + docker-compose.yml
   serve plan 8b 4b --gpu l4   will both fit on one L4?
   serve up 4b                 start vLLM with profiles/4b.yaml (port 8001)
-  serve gateway 8b 4b         one URL (port 8000) for both, swapped on demand when they do not fit
+  serve gateway 8b 4b         one URL for both, swapping them on demand
   serve status                which model servers are up, what they serve
   serve k8s 8b 4b --gpu l40s  Helm values for Kubernetes (production-stack)
 Run serve COMMAND --help for the options of a command."""

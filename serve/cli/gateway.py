@@ -39,13 +39,20 @@ from serve.launcher.up import bind_problem
 from serve.planner.resolve import loader, resolve
 
 NAME = "gateway"
+
+
+def seconds(text: str) -> float:
+    """0 or more seconds."""
+    return 0.0 if text.strip() in ("0", "0.0") else positive_float(text)
+
+
 UPSTREAM_KEY_VARIABLE = "SERVE_UPSTREAM_API_KEY"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     gateway = sub.add_parser(
         NAME,
-        help="one OpenAI URL for every model: routes by `model`, swaps models that do not fit together",
+        help="one OpenAI URL for every model: routes by model, swaps models that do not fit together",
         description="Starts the profiles' vLLM instances itself, each on a Unix socket in a private folder with "
         "a key of its own, and serves one OpenAI-compatible URL in front of them (/v1/chat/completions, "
         "/v1/completions, /v1/models with each model's state, /health, /metrics). When a request names a "
@@ -54,9 +61,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         "With --upstream the instances run elsewhere (compose) and are swapped by sleep/wake over HTTP.\n"
         "VLLM_API_KEY (environment, .env, secrets.env) is the key clients send to the gateway.",
         epilog="Examples:\n"
-        "  serve gateway 8b 4b                  both models behind http://127.0.0.1:8000/v1\n"
-        "  serve gateway 8b 4b --max-awake 1    one at a time, swapped on demand\n"
-        "  serve gateway 8b 4b --upstream 8b=http://vllm-8b:8000/v1 --upstream 4b=http://vllm-4b:8000/v1\n"
+        "  serve gateway 8b 4b                 both behind http://127.0.0.1:8000/v1\n"
+        "  serve gateway 8b 4b --max-awake 1   one at a time, swapped on demand\n"
+        "  serve gateway 8b 4b --upstream 8b=http://vllm-8b:8000/v1 \\\n"
+        "    --upstream 4b=http://vllm-4b:8000/v1\n"
         "Anything after -- goes to every vLLM instance.",
     )
     gateway.add_argument("profiles", nargs="+", metavar="PROFILE", help="profile names (8b 4b) or files")
@@ -92,7 +100,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     gateway.add_argument(
         "--min-awake",
-        type=float,
+        type=seconds,
         default=Policy().min_awake_s,
         metavar="S",
         help="a model in use stays awake at least S seconds before it is swapped out (default %(default)g)",
