@@ -2,6 +2,11 @@
 
 The page starts one job per answer (two in compare mode), then redraws from the `Answer` objects while
 the jobs fill them in, so both answers stream in parallel and the page code never blocks on a socket.
+
+Behind the gateway, a request for a model that is not awake waits there while the gateway switches models,
+and its response (headers included) starts only once the model is up. So a job whose model was not running
+when it was sent says "switching to …" with the seconds waited until the response starts, and keeps the
+time the switch took (the gateway's X-Serve-Swap-Ms, else the wait measured here) in the answer's stats.
 """
 
 from __future__ import annotations
@@ -25,6 +30,11 @@ from frontend.reasoning import split_reasoning
 from frontend.settings import Endpoint
 
 CONNECT_TIMEOUT_S = 5.0
+STATE_CHECK_TIMEOUT_S = 2.0
+# A request that waits for a switch gets no byte until the model is up: a stop/start on bare metal takes
+# minutes, so its wait is bounded by this rather than by the page's timeout between tokens.
+SWITCH_TIMEOUT_S = 900.0
+SWAP_MS_HEADER = "x-serve-swap-ms"
 
 
 @dataclass(frozen=True)
@@ -35,6 +45,7 @@ class Target:
     api_key: SecretStr | None
     model: str
     max_model_len: int | None = None
+    awake: bool | None = None  # behind the gateway: was the model running when probed; None = a plain vLLM
 
     def client(self, timeout_s: float) -> openai.OpenAI:
         key = self.api_key.get_secret_value() if self.api_key else "none"
@@ -87,17 +98,46 @@ class AnswerJob:
     # client's pool (shared by every session) when the stream closes, so stop() may only cut it before that.
     _stream: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
+    # perf_counter() when the request went to a gateway whose model was not awake, until its response began.
+    _switching_since: float | None = None
 
     def start(self) -> AnswerJob:
-        self._thread = threading.Thread(
-            target=self.run, name=f"answer-{self.target.endpoint.name}", daemon=True
-        )
-        self._thread.start()
+        thread = threading.Thread(target=self.run, name=f"answer-{self.target.endpoint.name}", daemon=True)
+        thread.start()
+        self._thread = thread  # only once started: wait() from another thread may join it at once
         return self
 
     @property
     def running(self) -> bool:
         return self._thread is not None and self._thread.is_alive()
+
+    @property
+    def started(self) -> bool:
+        return self._thread is not None
+
+    @property
+    def stopped(self) -> bool:
+        return self._stopped.is_set()
+
+    def notice(self) -> str | None:
+        """'switching to Qwen3-VL-4B… (3 s)' while the gateway wakes this job's model; else None."""
+        since = self._switching_since
+        if since is None or self._stopped.is_set():
+            return None
+        return f"Switching to {self.target.endpoint.name}… ({time.perf_counter() - since:.0f} s)"
+
+    def _model_awake(self) -> bool:
+        """Is the model running at the gateway right now? Asked just before sending (the page's probe may be
+        seconds old, and in compare mode the previous answer has just woken the other model)."""
+        try:
+            listing = (
+                self.target.client(self.timeout_s).with_options(timeout=STATE_CHECK_TIMEOUT_S).models.list()
+            )
+        except openai.OpenAIError:
+            return bool(self.target.awake)
+        states = {model.id: (model.model_extra or {}).get("state") for model in listing.data}
+        state = states.get(self.target.model)
+        return state == "running" if state is not None else bool(self.target.awake)
 
     def wait(self, timeout: float | None = None) -> None:
         if self._thread is not None:
@@ -117,6 +157,8 @@ class AnswerJob:
         """The streaming request. A connection refused or reset before any answer (e.g. a kept-alive
         connection the server had closed) is tried once more; a timeout is not: the server got the request."""
         client = self.target.client(self.timeout_s)
+        if self._switching_since is not None:
+            client = client.with_options(timeout=httpx.Timeout(SWITCH_TIMEOUT_S, connect=CONNECT_TIMEOUT_S))
 
         def create() -> Any:
             return client.chat.completions.create(
@@ -146,7 +188,15 @@ class AnswerJob:
         started = time.perf_counter()
         first_token_at: float | None = None
         try:
+            if self._stopped.is_set():  # stopped before it began: nothing is sent
+                answer.status = AnswerStatus.STOPPED
+                return
+            if self.target.awake is not None and not self._model_awake():
+                self._switching_since = time.perf_counter()
             stream = self._open_stream()
+            if self._switching_since is not None:
+                stats.switch_time_s = _swap_seconds(stream.response.headers, self._switching_since)
+                self._switching_since = None
             with stream:
                 with self._lock:
                     # A stop that came while the request was being sent ends it here, unread.
@@ -184,6 +234,7 @@ class AnswerJob:
                     mid_answer=first_token_at is not None,
                 )
         finally:
+            self._switching_since = None
             ended = time.perf_counter()
             stats.total_time_s = ended - started
             stats.tokens_per_second = _tokens_per_second(
@@ -192,6 +243,16 @@ class AnswerJob:
 
 
 MEASURABLE_DECODE_S = 0.05
+
+
+def _swap_seconds(headers: httpx.Headers, waited_since: float) -> float | None:
+    """The gateway's own count of the swap when it sends one (0: no swap was needed after all), else how
+    long the response took to begin."""
+    try:
+        milliseconds = int(headers[SWAP_MS_HEADER])
+    except (KeyError, ValueError):
+        return time.perf_counter() - waited_since
+    return milliseconds / 1000 if milliseconds > 0 else None
 
 
 def _tokens_per_second(tokens: int | None, started: float, first: float | None, ended: float) -> float | None:

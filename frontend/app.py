@@ -27,10 +27,10 @@ from frontend.chat_turns import (
     prepare_answers,
     unanswered,
 )
-from frontend.conversation import AnswerStatus, Conversation, GenerationSettings, Message
+from frontend.conversation import Conversation, GenerationSettings, Message
 from frontend.documents import DocumentRejected
 from frontend.images import ImageRejected, prepare_image
-from frontend.live_answers import LiveTurn
+from frontend.live_answers import LiveTurn, one_after_another
 from frontend.markdown import plain_text
 from frontend.settings import SettingsInvalid, load_settings
 from frontend.store import ConversationGone, StoreError
@@ -166,7 +166,8 @@ def start_answering(**changes: list) -> LiveTurn | None:
     save_change(**changes, append=appended)
     if st.session_state.get("gone"):
         return None
-    return answers.start(conversation.id, turn, jobs, turn_saver(store, conversation.id))
+    saver = turn_saver(store, conversation.id)
+    return answers.start(conversation.id, turn, jobs, saver, sequential=one_after_another(targets))
 
 
 # A submission is read before the input is drawn, so a message that cannot be sent puts its text back.
@@ -302,8 +303,5 @@ st.chat_input(
 
 if live is not None:
     follow(live, slots)
-    if any(
-        answer.status in (AnswerStatus.FAILED, AnswerStatus.INTERRUPTED) for answer in live.message.answers
-    ):
-        sidebar.endpoint_statuses.clear()  # look again now: the server may be down or serve another model
+    sidebar.after_answer(live, targets)
     st.rerun()

@@ -81,10 +81,16 @@ class AnswerStats(BaseModel):
     )
     prompt_tokens: int | None = Field(default=None, description="Prompt tokens, images included (usage).")
     completion_tokens: int | None = Field(default=None, description="Generated tokens (usage).")
+    switch_time_s: float | None = Field(
+        default=None,
+        description="Time the gateway took to switch to this model before answering; None = none.",
+    )
 
     def summary(self) -> list[str]:
         """What is known, in words: ['0.21 s to first token', '85.2 tok/s', '120 prompt + 64 completion tokens']."""
         parts = []
+        if self.switch_time_s is not None:
+            parts.append(f"switched model in {self.switch_time_s:.1f} s")
         if self.time_to_first_token_s is not None:
             parts.append(f"{self.time_to_first_token_s:.2f} s to first token")
         if self.tokens_per_second is not None:

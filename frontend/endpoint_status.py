@@ -6,6 +6,10 @@ service does not exist) and was never seen ready by this page is `not started`, 
 the default compose profile the other model is simply not running, which is no error. Once it was ready, the
 same refusal is `down`. `loading` is a server that answers /health with a 5xx (vLLM: 503 once the engine
 has died; proxies and vLLM's preload health server: 503 while starting).
+
+Behind the gateway (`python -m serve gateway`) one URL lists every model with its `state`: a model that is
+sleeping, stopped or starting is `asleep`, not broken: it can be picked, and the gateway switches to it when
+a request names it. Only a model the gateway failed to start is `down` (with the gateway's reason).
 """
 
 from __future__ import annotations
@@ -28,19 +32,46 @@ TIMEOUT_SECONDS = 2.0
 
 class State(StrEnum):
     READY = "ready"
+    ASLEEP = "asleep"  # behind the gateway, not awake now: a request for it wakes it
     LOADING = "loading"
     NOT_STARTED = "not started"
     DOWN = "down"
 
 
+class GatewayState(StrEnum):
+    """A model's `state` in the gateway's /v1/models (GATEWAY-CONTRACT: running|sleeping|stopped|starting|failed)."""
+
+    RUNNING = "running"
+    SLEEPING = "sleeping"
+    STOPPED = "stopped"
+    STARTING = "starting"
+    FAILED = "failed"
+
+
+# What each gateway state means for the page, in words shown next to the model.
+_ASLEEP_REASONS = {
+    GatewayState.SLEEPING: "asleep: asking it switches to it (a few seconds)",
+    GatewayState.STOPPED: "stopped: asking it starts it (as long as a model start takes)",
+    GatewayState.STARTING: "starting: answers once it is up",
+}
+
+
 class ServedModel(BaseModel):
-    """One entry of /v1/models (vLLM adds max_model_len to OpenAI's fields)."""
+    """One entry of /v1/models (vLLM adds max_model_len to OpenAI's fields; the gateway adds state and reason)."""
 
     id: str = Field(description="Served model name, what requests put in `model`.")
     max_model_len: int | None = Field(default=None, description="Context length in tokens.")
     root: str | None = Field(
         default=None, description="Checkpoint the name serves, e.g. Qwen/Qwen3-VL-8B-Instruct."
     )
+    state: GatewayState | None = Field(
+        default=None, description="The gateway's state of the model; None from a plain vLLM (always running)."
+    )
+    reason: str | None = Field(default=None, description="The gateway's word on why it failed or stopped.")
+
+    @property
+    def behind_gateway(self) -> bool:
+        return self.state is not None
 
 
 class _ModelList(BaseModel):
@@ -50,16 +81,21 @@ class _ModelList(BaseModel):
 class EndpointStatus(BaseModel):
     endpoint: Endpoint = Field(description="The endpoint probed.")
     state: State = Field(
-        description="ready: answers requests; loading: up but not healthy; not started: nothing listens and it "
-        "was never ready; down: unusable."
+        description="ready: answers requests; asleep: behind the gateway, woken by a request; loading: up but "
+        "not healthy; not started: nothing listens and it was never ready; down: unusable."
     )
-    models: list[ServedModel] = Field(default_factory=list, description="Served models (when ready).")
+    models: list[ServedModel] = Field(default_factory=list, description="Served models (when ready/asleep).")
     reason: str = Field(default="", description="Why it is not ready, in words for the page.")
 
     @property
+    def pickable(self) -> bool:
+        """A request to it can be answered: ready, or asleep behind the gateway (which wakes it)."""
+        return self.state in (State.READY, State.ASLEEP)
+
+    @property
     def model(self) -> ServedModel:
-        """The model this entry asks for: its `model` when it names one (a ready status lists it), else the
-        first the server lists. Only for a ready status."""
+        """The model this entry asks for: its `model` when it names one (a pickable status lists it), else the
+        first the server lists. Only for a pickable status."""
         wanted = self.endpoint.model
         return next((m for m in self.models if m.id == wanted), self.models[0]) if wanted else self.models[0]
 
@@ -107,13 +143,34 @@ def check_endpoint(
     if not models:
         return status(State.DOWN, "/v1/models lists no model")
     if endpoint.model and endpoint.model not in (listed := [m.id for m in models]):
+        # The gateway lists every model it fronts, whatever its state: this one is not behind it.
+        if any(m.behind_gateway for m in models):
+            how = f"; start it with `{endpoint.start_command}`" if endpoint.start_command else ""
+            return status(
+                State.NOT_STARTED,
+                f"the gateway does not front {endpoint.model!r} (it fronts {', '.join(listed)}): its model "
+                f"was not running when the gateway started{how}",
+            )
         # Behind a router, a model whose replicas are all still loading is not listed yet.
         return status(
             State.DOWN,
             f"/v1/models does not list {endpoint.model!r} (it lists {', '.join(listed)}): its replicas are "
             "not ready yet, or `model` in FRONTEND_ENDPOINTS is misspelt",
         )
-    return status(State.READY, models=models)
+    return _gateway_status(status(State.READY, models=models))
+
+
+def _gateway_status(ready: EndpointStatus) -> EndpointStatus:
+    """A listed model's gateway state decides (a plain vLLM has none: ready)."""
+    model = ready.model
+    if model.state is None or model.state is GatewayState.RUNNING:
+        return ready
+    if model.state is GatewayState.FAILED:
+        why = f": {model.reason}" if model.reason else ""
+        return ready.model_copy(
+            update={"state": State.DOWN, "reason": f"the gateway could not start it{why}"}
+        )
+    return ready.model_copy(update={"state": State.ASLEEP, "reason": _ASLEEP_REASONS[model.state]})
 
 
 class ReadySeen:
@@ -141,7 +198,7 @@ def check_endpoints(
 
     def check(endpoint: Endpoint) -> EndpointStatus:
         status = check_endpoint(endpoint, api_key, was_ready=endpoint in seen)
-        if status.state is State.READY:
+        if status.pickable:
             seen.add(endpoint)
         return status
 

@@ -1,6 +1,10 @@
 """`serve check`: every profile valid, docker-compose.yml agreeing with the profiles and the frontend, and the
 configured default set able to start on this machine's GPU (or the one named with --gpu).
 
+Behind the compose gateway the model services publish no port (their dev routes, open with
+VLLM_SERVER_DEV_MODE, must stay on the compose network), the gateway fronts each of them, and the page's
+endpoints are the gateway's models. No service mounts the Docker socket.
+
 Clashes (ports, served names) only matter between instances that run at the same time: the vLLM services of
 the compose file, or the profiles named together on the command line. Whether they fit is the placement's
 call (serve.planner.placement), made on the GPUs found.
@@ -14,7 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from serve.compose.file import ComposeError, ComposeFile, compose_env, load_compose
+from serve.compose.file import ComposeError, ComposeFile, ComposeService, compose_env, load_compose
+from serve.compose.gateway_entrypoint import DEFAULT_PORT, GatewayEntrypointError, upstreams
 from serve.compose.structure import SKIPPED_WITHOUT_SPEC
 from serve.config.environment import environ_with_dotenv
 from serve.config.profile import Profile, ProfileError, load_profile, profile_paths, resolve_profile_path
@@ -104,8 +109,11 @@ def check_run_together(profiles: Sequence[Profile], where: str) -> list[Finding]
     return findings
 
 
-def check_placement(resolution: Resolution, default_set: Sequence[str], where: str) -> list[Finding]:
-    """The instances in `default_set` start on the GPUs found, and together when there are several."""
+def check_placement(
+    resolution: Resolution, default_set: Sequence[str], where: str, *, swapped: bool = False
+) -> list[Finding]:
+    """The instances in `default_set` start on the GPUs found, and together when there are several (or,
+    `swapped` behind the gateway, one at a time: then it is said, not an error)."""
     placement = resolution.placement
     if placement is None:
         return []
@@ -122,7 +130,15 @@ def check_placement(resolution: Resolution, default_set: Sequence[str], where: s
                 f"; instead: {'; '.join(options)}" if options else ""
             )
             findings.append(Finding(where, message, warning=not in_default))
-    if placement.layout is Layout.CANNOT_RUN_TOGETHER and len(default_set) > 1:
+    if placement.layout is Layout.CANNOT_RUN_TOGETHER and len(default_set) > 1 and swapped:
+        findings.append(
+            Finding(
+                where,
+                f"{placement.refusal}: the gateway keeps one awake at a time and switches by sleep/wake",
+                warning=True,
+            )
+        )
+    elif placement.layout is Layout.CANNOT_RUN_TOGETHER and len(default_set) > 1:
         options = resolution.alternatives.get("together", [])
         findings.append(
             Finding(where, f"{placement.refusal}" + (f"; instead: {'; '.join(options)}" if options else ""))
@@ -178,7 +194,17 @@ def check_compose(
         running[service.name] = profile
         port = profile.settings.port
         container_ports = [p.container_port for p in service.published_ports]
-        if container_ports != [port]:
+        if compose.gateway() is not None:
+            if container_ports:
+                findings.append(
+                    Finding(
+                        at,
+                        f"publishes port(s) {container_ports}: behind the gateway a model is reached on the "
+                        "compose network only (its dev routes, /collective_rpc included, have no key); remove "
+                        "`ports:`",
+                    )
+                )
+        elif container_ports != [port]:
             findings.append(
                 Finding(
                     at,
@@ -193,6 +219,10 @@ def check_compose(
                 )
             )
     findings += check_run_together(list(running.values()), f"{where} (services that run together)")
+    findings += check_exposure(compose)
+    gateway = compose.gateway()
+    if gateway is not None:
+        return findings + check_gateway(compose, gateway, running, skipped)
     for endpoint in compose.frontend_endpoints:
         url = urlsplit(endpoint.base_url)
         at = f"{where}: frontend endpoint {endpoint.name!r}"
@@ -205,27 +235,138 @@ def check_compose(
             findings.append(
                 Finding(at, f"{endpoint.base_url} should be http://{url.hostname}:{profile.settings.port}/v1")
             )
-        elif endpoint.max_image_tokens != (cap := profile.settings.image_max_tokens):
-            findings.append(
-                Finding(
-                    at,
-                    f"max_image_tokens is {endpoint.max_image_tokens} but profile {profile.name} caps images at "
-                    f"{cap} tokens (mm-processor-kwargs size.longest_edge / 1024): the page would show wrong "
-                    "image costs",
-                )
-            )
-        elif endpoint.image_limit != (served := profile.settings.image_limit):
-            findings.append(
-                Finding(
-                    at,
-                    f"image_limit is {endpoint.image_limit} but profile {profile.name} takes {served} image(s) "
-                    "per request (limit-mm-per-prompt): the page would send more than vLLM accepts, or fewer",
-                )
-            )
+        else:
+            findings += _page_limits(at, endpoint.image_limit, endpoint.max_image_tokens, profile)
     served_endpoints = {urlsplit(e.base_url).hostname for e in compose.frontend_endpoints}
     for name in running:
         if name not in served_endpoints:
             findings.append(Finding(where, f"the frontend is not told about service {name}"))
+    return findings
+
+
+def _page_limits(at: str, image_limit: int, max_image_tokens: int | None, profile: Profile) -> list[Finding]:
+    """The page's image limits for an endpoint agree with the profile that serves it."""
+    if max_image_tokens != (cap := profile.settings.image_max_tokens):
+        return [
+            Finding(
+                at,
+                f"max_image_tokens is {max_image_tokens} but profile {profile.name} caps images at "
+                f"{cap} tokens (mm-processor-kwargs size.longest_edge / 1024): the page would show wrong "
+                "image costs",
+            )
+        ]
+    if image_limit != (served := profile.settings.image_limit):
+        return [
+            Finding(
+                at,
+                f"image_limit is {image_limit} but profile {profile.name} takes {served} image(s) "
+                "per request (limit-mm-per-prompt): the page would send more than vLLM accepts, or fewer",
+            )
+        ]
+    return []
+
+
+def _dev_mode(service: ComposeService) -> bool:
+    return service.environment.get("VLLM_SERVER_DEV_MODE", "").strip().lower() in ("1", "true")
+
+
+def check_exposure(compose: ComposeFile) -> list[Finding]:
+    """No Docker socket anywhere; vLLM's dev routes (VLLM_SERVER_DEV_MODE) neither published nor on a network
+    the page shares."""
+    findings = []
+    where = str(compose.path)
+    page = next((s for s in compose.services.values() if "FRONTEND_ENDPOINTS" in s.environment), None)
+    for service in compose.services.values():
+        at = f"{where}: services.{service.name}"
+        if service.mounts_docker_socket:
+            findings.append(
+                Finding(
+                    at,
+                    "mounts the Docker socket: that is root on the host for whoever controls it; remove it",
+                )
+            )
+        if not _dev_mode(service):
+            continue
+        if service.published_ports:
+            findings.append(
+                Finding(
+                    at,
+                    "VLLM_SERVER_DEV_MODE=1 opens /sleep, /wake_up and /collective_rpc with no key, and the "
+                    "service publishes a port: remove `ports:` (the gateway reaches it on the compose network)",
+                )
+            )
+        if (
+            page is not None
+            and page is not service
+            and (shared := set(page.networks) & set(service.networks))
+        ):
+            findings.append(
+                Finding(
+                    at,
+                    f"VLLM_SERVER_DEV_MODE=1 and the page shares network(s) {', '.join(sorted(shared))} with it: "
+                    "put the model services on a network only the gateway joins",
+                )
+            )
+    return findings
+
+
+def check_gateway(
+    compose: ComposeFile, gateway: ComposeService, running: Mapping[str, Profile], skipped: Collection[str]
+) -> list[Finding]:
+    """The gateway publishes one port, fronts every model service on its profile's port, and the page's
+    endpoints are the gateway's URL with the models' served names."""
+    where = str(compose.path)
+    at = f"{where}: services.{gateway.name}"
+    findings = []
+    port = int(gateway.environment.get("SERVE_GATEWAY_PORT", "").strip() or DEFAULT_PORT)
+    published = [p.container_port for p in gateway.published_ports]
+    if published != [port]:
+        findings.append(
+            Finding(at, f"publishes container port(s) {published}; it should publish {port} alone")
+        )
+    try:
+        fronted = upstreams(gateway.environment.get("SERVE_GATEWAY_UPSTREAMS", ""))
+    except GatewayEntrypointError as exc:
+        return [*findings, Finding(at, str(exc))]
+    by_host = {urlsplit(url).hostname: (profile_name, url) for profile_name, url in fronted}
+    for name, profile in running.items():
+        expected = f"{profile.name}=http://{name}:{profile.settings.port}/v1"
+        if by_host.get(name) is None:
+            findings.append(
+                Finding(at, f"does not front service {name}: add {expected} to SERVE_GATEWAY_UPSTREAMS")
+            )
+        elif "=".join(by_host[name]) != expected:
+            findings.append(Finding(at, f"fronts {'='.join(by_host[name])}; it should be {expected}"))
+    for host, (_, url) in by_host.items():
+        if host not in running and host not in skipped:
+            findings.append(Finding(at, f"{url} names no vLLM service ({', '.join(running)})"))
+    served = {name: profile for profile in running.values() for name in profile.settings.served_names}
+    gateway_url = f"http://{gateway.name}:{port}/v1"
+    for endpoint in compose.frontend_endpoints:
+        at = f"{where}: frontend endpoint {endpoint.name!r}"
+        profile = served.get(endpoint.model or "")
+        if endpoint.base_url != gateway_url:
+            findings.append(Finding(at, f"{endpoint.base_url} should be the gateway, {gateway_url}"))
+        elif profile is None:
+            if not skipped:
+                findings.append(
+                    Finding(
+                        at,
+                        f"model {endpoint.model!r} is none of the gateway's models ({', '.join(served)}): "
+                        "name one in `model`",
+                    )
+                )
+        else:
+            findings += _page_limits(at, endpoint.image_limit, endpoint.max_image_tokens, profile)
+    told = {endpoint.model for endpoint in compose.frontend_endpoints}
+    for name, profile in running.items():
+        if not told & set(profile.settings.served_names):
+            findings.append(
+                Finding(
+                    where,
+                    f"the frontend is not told about service {name} (model {profile.settings.served_name})",
+                )
+            )
     return findings
 
 
@@ -294,7 +435,9 @@ def run_check(
                 resolution = resolve(list(services.values()), survey, load=loader(profiles_dir, env))
                 gpu_lines += _placement_lines(resolution, "docker compose")
                 where = f"{compose_path} on {', '.join(g.name for g in survey.gpus)}"
-                findings += check_placement(resolution, defaults, where)
+                findings += check_placement(
+                    resolution, defaults, where, swapped=compose.gateway() is not None
+                )
     if together:
         named: list[Profile] = []
         for name in together:

@@ -6,7 +6,6 @@ import ast
 import re
 import sys
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
 import yaml
@@ -49,9 +48,11 @@ def copy_of_compose_file(tmp_path: Path, old: str = "", new: str = "") -> Path:
 def test_real_compose_file_loads_and_validates() -> None:
     compose = load()
     assert compose.name == "qwen3-vl"
-    assert list(compose.services) == ["vllm-8b", "vllm-4b", "frontend"]
+    assert list(compose.services) == ["vllm-8b", "vllm-4b", "gateway", "frontend"]
     assert [s.name for s in compose.vllm_services()] == ["vllm-8b", "vllm-4b"]
+    assert compose.gateway() is compose.services["gateway"]
     assert set(compose.volumes) == {"hf-cache", "frontend-data"}
+    assert set(compose.networks) == {"default", "models"}
     # The `<<: *vllm` merge was resolved: both services got the shared keys.
     assert all(s.image == "vllm/vllm-openai:v0.32.0" for s in compose.vllm_services())
     assert "version" not in yaml.safe_load(COMPOSE_FILE.read_text())
@@ -215,9 +216,13 @@ def test_committed_dotenv_documents_every_variable() -> None:
 
 
 def test_every_port_binds_to_loopback_by_default() -> None:
-    ports = [port for service in load().services.values() for port in service.published_ports]
-    assert len(ports) == 3
-    assert {port.host_ip for port in ports} == {"127.0.0.1"}
+    """Two ports: the gateway's API and the page; the models publish none."""
+    published = {
+        name: [(p.host_ip, p.host_port, p.container_port) for p in service.published_ports]
+        for name, service in load().services.items()
+        if service.published_ports
+    }
+    assert published == {"gateway": [("127.0.0.1", 8000, 8000)], "frontend": [("127.0.0.1", 8501, 8501)]}
 
 
 def test_bind_address_changes_every_port() -> None:
@@ -230,7 +235,7 @@ def test_bind_address_changes_every_port() -> None:
 
 
 def test_bind_address_must_be_an_ip_address() -> None:
-    with pytest.raises(ComposeError, match=r"services\.vllm-8b\.ports\[0\].*IP address"):
+    with pytest.raises(ComposeError, match=r"services\.gateway\.ports\[0\].*IP address"):
         load({"BIND_ADDRESS": "localhost"})
 
 
@@ -254,7 +259,7 @@ def test_vllm_services_run_their_profile_on_its_port(variant: str) -> None:
         assert service.profile_name is not None
         assert (REPO / "profiles" / f"{service.profile_name}.yaml").is_file()
         port = profile_port(service.profile_name)
-        assert [(p.host_port, p.container_port) for p in service.published_ports] == [(port, port)]
+        assert service.published_ports == []  # the gateway reaches it on the compose network
         assert service.healthcheck_port == port
         assert service.healthcheck_test is not None
         assert any(arg.endswith(f"://localhost:{port}/health") for arg in service.healthcheck_test)
@@ -290,7 +295,14 @@ def test_vllm_services_runtime_settings() -> None:
             "SERVE_ENV_HF_TOKEN",
             "SERVE_ENV_VLLM_API_KEY",
             "VLLM_MEDIA_URL_ALLOW_REDIRECTS",
+            "VLLM_SERVER_DEV_MODE",
+            "SERVE_WAIT_FOR_GPU_S",
         }
+        # Sleep mode for the gateway's swaps; its HTTP routes need dev mode, which stays off the page's network.
+        assert service.command == ["--enable-sleep-mode"]
+        assert service.environment["VLLM_SERVER_DEV_MODE"] == "1"
+        assert service.environment["SERVE_WAIT_FOR_GPU_S"] == "1800"
+        assert service.networks == ["models"]
         # The same safe defaults as `serve up` gives vLLM on bare metal.
         assert SAFE_VLLM_DEFAULTS.items() <= service.environment.items()
 
@@ -327,11 +339,14 @@ def test_overrides_default_to_empty_and_follow_the_environment() -> None:
 # ---------------------------------------------------------------------------------------------------- frontend
 
 
-def test_frontend_endpoints_point_at_the_vllm_services() -> None:
-    compose = load()
-    targets = {(urlsplit(e.base_url).hostname, urlsplit(e.base_url).port) for e in compose.frontend_endpoints}
-    assert all(e.base_url.endswith("/v1") for e in compose.frontend_endpoints)
-    assert targets == {(s.name, s.healthcheck_port) for s in compose.vllm_services()}
+@pytest.mark.parametrize("variant", ["", "-thinking", "-fp8", "-long"])
+def test_frontend_endpoints_are_the_gateways_models(variant: str) -> None:
+    """One URL, the gateway; each entry names the served name of a model service's profile."""
+    compose = load({"SERVE_8B_PROFILE": f"8b{variant}", "SERVE_4B_PROFILE": f"4b{variant}"})
+    assert {e.base_url for e in compose.frontend_endpoints} == {"http://gateway:8000/v1"}
+    served = [yaml.safe_load((REPO / "profiles" / f"{s.profile_name}.yaml").read_text())["served-model-name"]
+              for s in compose.vllm_services()]  # fmt: skip
+    assert [e.model for e in compose.frontend_endpoints] == served
 
 
 def test_compose_passes_every_page_setting_with_the_pages_own_default() -> None:
@@ -367,7 +382,7 @@ def test_serve_reads_the_page_endpoints_with_the_pages_own_model(tmp_path: Path)
     modules |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and n.module}
     assert {m.split(".")[0] for m in modules} - sys.stdlib_module_names <= {"pydantic"}, modules
     # And what the page refuses, check refuses: an endpoint that does not end in /v1.
-    bad = copy_of_compose_file(tmp_path, "http://vllm-4b:8001/v1", "http://vllm-4b:8001/api")
+    bad = copy_of_compose_file(tmp_path, "http://gateway:8000/v1", "http://gateway:8000/api")
     with pytest.raises(ComposeError, match="ending in /v1"):
         load_compose(bad, {})
 
@@ -393,8 +408,8 @@ def test_the_page_gets_its_login_settings_and_where_it_is_published(monkeypatch:
         settings.password is not None and settings.bind_address == "0.0.0.0" and not settings.allow_no_login
     )
     assert [endpoint.start_command for endpoint in settings.endpoints] == [
-        "docker compose --profile 8b up -d",
-        "docker compose --profile 4b up -d",
+        "docker compose --profile 8b up -d && docker compose restart gateway",
+        "docker compose --profile 4b up -d && docker compose restart gateway",
     ]
 
 
@@ -487,3 +502,113 @@ def test_frontend_dockerfile_runs_as_a_user() -> None:
     assert users
     assert users[-1] not in ("root", "0")  # the last USER is the one the container runs as
     assert ["FROM", "python:3.11-slim"] in instructions
+
+
+# ----------------------------------------------------------------------------------------------------- gateway
+
+
+def test_gateway_service_is_the_one_api_port_and_fronts_every_model_service() -> None:
+    compose = load()
+    gateway = compose.services["gateway"]
+    assert gateway.is_gateway and not gateway.is_vllm
+    assert gateway.image == "vllm/vllm-openai:v0.32.0"  # Starlette, uvicorn, httpx, prometheus_client inside
+    assert gateway.entrypoint == ["/bin/sh", "/opt/qwen3-vl/gateway-entrypoint.sh"]
+    assert (REPO / "docker" / "gateway-entrypoint.sh").is_file()
+    assert gateway.networks == ["default", "models"]
+    assert {(m.source, m.target) for m in gateway.mounts if m.read_only} == {
+        ("./profiles", "/profiles"),
+        ("./serve", "/opt/qwen3-vl/serve"),
+        ("./docker/gateway-entrypoint.sh", "/opt/qwen3-vl/gateway-entrypoint.sh"),
+    }
+    assert all(m.read_only for m in gateway.mounts)
+    upstreams = gateway.environment["SERVE_GATEWAY_UPSTREAMS"].split()
+    assert upstreams == [
+        f"{s.profile_name}=http://{s.name}:{profile_port(s.profile_name or '')}/v1"
+        for s in compose.vllm_services()
+    ]
+    # Started after the model containers it can see (a profile that is off drops its edge).
+    assert {name: (edge.condition, edge.required) for name, edge in gateway.depends_on.items()} == {
+        "vllm-8b": ("service_started", False),
+        "vllm-4b": ("service_started", False),
+    }
+    assert gateway.healthcheck_port == 8000
+    assert gateway.environment["SERVE_ENV_VLLM_API_KEY"] == ""
+    assert load({"VLLM_API_KEY": "k"}).services["gateway"].environment["SERVE_ENV_VLLM_API_KEY"] == "k"
+
+
+def test_no_service_mounts_the_docker_socket_and_dev_mode_stays_off_the_pages_network() -> None:
+    compose = load()
+    assert not any(service.mounts_docker_socket for service in compose.services.values())
+    assert "docker.sock" not in COMPOSE_FILE.read_text()
+    page_networks = set(compose.services["frontend"].networks)
+    for service in compose.services.values():
+        if service.environment.get("VLLM_SERVER_DEV_MODE") == "1":
+            assert service.published_ports == [], service.name
+            assert not page_networks & set(service.networks), service.name
+    assert {
+        s.name for s in compose.services.values() if s.environment.get("VLLM_SERVER_DEV_MODE") == "1"
+    } == {
+        "vllm-8b",
+        "vllm-4b",
+    }
+
+
+def _broken(tmp_path: Path, edit) -> list[str]:
+    """`serve check`'s errors for the real project with the compose file edited by `edit(data)`."""
+    from serve.check import run_check
+
+    data = yaml.safe_load(COMPOSE_FILE.read_text())
+    edit(data)
+    path = tmp_path / "docker-compose.yml"
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    (tmp_path / ".env").write_text((REPO / ".env").read_text())
+    report = run_check(REPO / "profiles", path, (), {})
+    return [str(finding) for finding in report.errors]
+
+
+def _publish_8b(data: dict) -> None:
+    data["services"]["vllm-8b"]["ports"] = ["127.0.0.1:8000:8000"]
+
+
+def _mount_socket(data: dict) -> None:
+    data["services"]["gateway"]["volumes"].append("/var/run/docker.sock:/var/run/docker.sock")
+
+
+def _page_on_models_network(data: dict) -> None:
+    data["services"]["frontend"]["networks"] = ["default", "models"]
+
+
+def _forget_4b(data: dict) -> None:
+    environment = data["services"]["gateway"]["environment"]
+    environment["SERVE_GATEWAY_UPSTREAMS"] = environment["SERVE_GATEWAY_UPSTREAMS"].split()[0]
+
+
+def _misspell_a_model(data: dict) -> None:
+    environment = data["services"]["frontend"]["environment"]
+    environment["FRONTEND_ENDPOINTS"] = environment["FRONTEND_ENDPOINTS"].replace(
+        "qwen3-vl-${SERVE_4B", "qwen-${X"
+    )
+
+
+def _two_gateway_ports(data: dict) -> None:
+    data["services"]["gateway"]["ports"].append("127.0.0.1:8001:8001")
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (_publish_8b, "services.vllm-8b: publishes port(s) [8000]: behind the gateway"),
+        (_publish_8b, "services.vllm-8b: VLLM_SERVER_DEV_MODE=1 opens /sleep, /wake_up and /collective_rpc"),
+        (_mount_socket, "services.gateway: mounts the Docker socket"),
+        (_page_on_models_network, "services.vllm-4b: VLLM_SERVER_DEV_MODE=1 and the page shares network(s) models"),
+        (_forget_4b, "services.gateway: does not front service vllm-4b: add 4b=http://vllm-4b:8001/v1"),
+        (_misspell_a_model, "frontend endpoint 'Qwen3-VL-4B': model 'qwen-4b' is none of the gateway's models"),
+        (_two_gateway_ports, "services.gateway: publishes container port(s) [8000, 8001]; it should publish 8000"),
+    ],
+    ids=["model-port-published", "dev-mode-published", "docker-socket", "page-on-models-network",
+         "model-not-fronted", "page-model-unknown", "gateway-ports"],
+)  # fmt: skip
+def test_check_refuses_an_exposed_or_disagreeing_gateway_stack(tmp_path: Path, edit, expected: str) -> None:
+    assert _broken(tmp_path, lambda data: None) == []
+    errors = _broken(tmp_path, edit)
+    assert any(expected in error for error in errors), errors

@@ -31,6 +31,6 @@ def follow(turn: LiveTurn, slots: Sequence[st.delta_generator.DeltaGenerator]) -
 
 
 def _redraw(turn: LiveTurn, slots: Sequence[st.delta_generator.DeltaGenerator]) -> None:
-    for answer, slot in zip(turn.message.answers, slots, strict=True):
+    for answer, notice, slot in zip(turn.message.answers, turn.notices(), slots, strict=True):
         with slot.container():
-            render_answer(answer, live=True)
+            render_answer(answer, live=True, notice=notice)

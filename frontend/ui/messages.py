@@ -40,14 +40,22 @@ def stats_line(stats: AnswerStats) -> str:
 
 
 def render_answer(
-    answer: Answer, *, key: str | None = None, image: ImageAttachment | None = None, live: bool = False
+    answer: Answer,
+    *,
+    key: str | None = None,
+    image: ImageAttachment | None = None,
+    live: bool = False,
+    notice: str | None = None,
 ) -> None:
-    """One answer. `key` names the stats container (unique per page); live redraws pass None."""
+    """One answer. `key` names the stats container (unique per page); live redraws pass None, and `notice`:
+    what the answer waits for before its first token (a switch of models)."""
     if answer.reasoning:
         with st.expander("Thinking", expanded=live and not answer.content, icon="💭"):
             st.markdown(to_streamlit_markdown(answer.reasoning))
     if answer.content:
         st.markdown(to_streamlit_markdown(answer.content))
+    elif live and notice and not answer.reasoning:
+        st.caption(f"⏳ {notice}")
     elif live:
         st.caption("Thinking…" if answer.reasoning else "Waiting for the first token…")
     if answer.status is AnswerStatus.STOPPED:

@@ -9,16 +9,23 @@ import streamlit as st
 
 from frontend.answer_stream import Target
 from frontend.chat_turns import image_budget
-from frontend.conversation import Conversation
+from frontend.conversation import AnswerStatus, Conversation
 from frontend.endpoint_status import EndpointStatus, ReadySeen, State, check_endpoints
 from frontend.export import export_file_name, export_json, export_markdown
 from frontend.images import MAX_TOKEN_BUDGET, MIN_TOKEN_BUDGET
+from frontend.live_answers import LiveTurn
 from frontend.markdown import code_span, plain_text
 from frontend.settings import FrontendSettings
 from frontend.store import ConversationStore
 
 STATUS_TTL_S = 5.0  # cached briefly: every rerun would otherwise probe each server again
-ICONS = {State.READY: "🟢", State.LOADING: "🟡", State.NOT_STARTED: "⚪", State.DOWN: "🔴"}
+ICONS = {
+    State.READY: "🟢",
+    State.ASLEEP: "💤",
+    State.LOADING: "🟡",
+    State.NOT_STARTED: "⚪",
+    State.DOWN: "🔴",
+}
 LISTED_CONVERSATIONS = 30
 WATCH_INTERVAL_S = 10.0
 
@@ -42,23 +49,27 @@ def _target(status: EndpointStatus, settings: FrontendSettings) -> Target:
         api_key=settings.key_for(status.endpoint),
         model=model.id,
         max_model_len=model.max_model_len,
+        awake=status.state is State.READY if model.behind_gateway else None,
     )
 
 
 def _model_caption(status: EndpointStatus) -> str:
     model = status.model
     context = f" · {model.max_model_len:,} tokens context" if model.max_model_len else ""
-    return f"{code_span(model.id)}{context}"
+    asleep = f"  \n{ICONS[State.ASLEEP]} {status.reason}" if status.state is State.ASLEEP else ""
+    return f"{code_span(model.id)}{context}{asleep}"
 
 
 def pick_targets(
     statuses: Sequence[EndpointStatus], settings: FrontendSettings, conversation: Conversation
 ) -> list[Target]:
-    """Model picker + compare toggle. Returns the targets of the next answer ([] when none is ready)."""
-    ready = [status for status in statuses if status.state is State.READY]
+    """Model picker + compare toggle. Returns the targets of the next answer ([] when none is ready).
+
+    A model asleep behind the gateway is listed like a ready one: picking it and asking is the switch."""
+    ready = [status for status in statuses if status.pickable]
     st.subheader("Models")
     for status in statuses:
-        if status.state is not State.READY:
+        if not status.pickable:
             st.caption(f"{ICONS[status.state]} **{status.endpoint.name}** is {status.state}: {status.reason}")
     if not ready and all(status.state is State.NOT_STARTED for status in statuses):
         st.info("No model is running yet: start one as said above; this page sees it once it is ready.")
@@ -74,7 +85,8 @@ def pick_targets(
         index=index,
         captions=[_model_caption(status) for status in ready],
         key=f"model-{conversation.id}",
-        help="The next answer comes from this model; the conversation so far is kept.",
+        help="The next answer comes from this model; the conversation so far is kept. Behind the gateway, "
+        "a model that is asleep is woken by your next message (the page says so while it switches).",
         label_visibility="collapsed",
     )
     if conversation.endpoint not in (None, *names):
@@ -86,7 +98,8 @@ def pick_targets(
         "Compare side by side",
         key="compare",
         disabled=len(ready) < 2,
-        help="Send each message to every ready model at once and show the answers next to each other.",
+        help="Send each message to every ready model and show the answers next to each other (one after "
+        "the other where the gateway keeps one model awake at a time).",
     )
     chosen = ready if compare and len(ready) > 1 else [ready[names.index(choice)]]
     return [_target(status, settings) for status in chosen]
@@ -205,9 +218,20 @@ def reset_import() -> None:
     st.session_state["import_round"] = st.session_state.get("import_round", 0) + 1
 
 
+def after_answer(turn: LiveTurn, targets: Sequence[Target]) -> None:
+    """Probe again at the next run when the states shown may be wrong now: an answer failed (the server may
+    be down or serve another model), or the gateway switched models to answer."""
+    failed = any(
+        answer.status in (AnswerStatus.FAILED, AnswerStatus.INTERRUPTED) for answer in turn.message.answers
+    )
+    if failed or any(target.awake is False for target in targets):
+        endpoint_statuses.clear()
+
+
 def watch_endpoints(statuses: Sequence[EndpointStatus], settings: FrontendSettings) -> None:
-    """While a model is not ready, look again every few seconds and redraw the page when that changes."""
-    ready = {status.endpoint.name for status in statuses if status.state is State.READY}
+    """While a model is not ready, look again every few seconds and redraw the page when that changes.
+    Asleep counts as ready here: models switching at the gateway do not redraw the page each time."""
+    ready = {status.endpoint.name for status in statuses if status.pickable}
     if len(ready) == len(statuses):
         return
 
@@ -215,7 +239,7 @@ def watch_endpoints(statuses: Sequence[EndpointStatus], settings: FrontendSettin
     def watch() -> None:
         endpoint_statuses.clear()
         statuses_now = check_endpoints(settings.endpoints, settings.api_key, ready_seen())
-        now = {status.endpoint.name for status in statuses_now if status.state is State.READY}
+        now = {status.endpoint.name for status in statuses_now if status.pickable}
         if now != ready:
             st.rerun()
 

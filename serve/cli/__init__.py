@@ -1,4 +1,4 @@
-"""Command line: serve check | plan | up | bench | profiles | status | k8s, one module per command.
+"""Command line: serve check | plan | up | gateway | bench | profiles | status | k8s, one module per command.
 
 Shared behaviour lives here and in serve.cli.arguments: the global options (accepted before or after the
 command), help that keeps its line breaks, and one place that turns every user mistake into a message.
@@ -13,7 +13,7 @@ from types import ModuleType
 
 from rich.console import Console
 
-from serve.cli import bench, check, k8s, plan, profiles, status, up
+from serve.cli import bench, check, gateway, k8s, plan, profiles, status, up
 from serve.cli.arguments import HelpFormatter, add_global_options, program_name
 from serve.compose.interpolation import ComposeError
 from serve.config.profile import ProfileError
@@ -21,7 +21,7 @@ from serve.planner.gpus import UnknownGpuError
 from serve.planner.model_facts import UnknownModelError
 
 # Each command module has NAME, register(subparsers) and run(args, out) -> exit code.
-COMMANDS: tuple[ModuleType, ...] = (check, plan, up, bench, profiles, status, k8s)
+COMMANDS: tuple[ModuleType, ...] = (check, plan, up, gateway, bench, profiles, status, k8s)
 
 DESCRIPTION = """\
 Serve Qwen3-VL 8B / 4B with vLLM: validate the profiles, plan GPU memory, start vLLM, benchmark it.
@@ -32,6 +32,7 @@ Examples:
   serve check                 every profile + docker-compose.yml
   serve plan 8b 4b --gpu l4   will both fit on one L4?
   serve up 4b                 start vLLM with profiles/4b.yaml (port 8001)
+  serve gateway 8b 4b         one URL for both, swapping them on demand
   serve status                which model servers are up, what they serve
   serve k8s 8b 4b --gpu l40s  Helm values for Kubernetes (production-stack)
 Run serve COMMAND --help for the options of a command."""

@@ -104,6 +104,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--timeout", type=positive_float, default=300.0, metavar="S", help="seconds per request (300)"
     )
     bench.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the results as JSON")
+    bench.add_argument(
+        "--swap",
+        action="store_true",
+        help="time the hot switch through a serve gateway (--endpoint): --requests alternating between its "
+        "first two models, --output-tokens each",
+    )
     bench.add_argument("--chart", type=Path, default=None, metavar="OUT.png", help="write a comparison chart")
 
 
@@ -130,6 +136,13 @@ def run(args: argparse.Namespace, out: Console) -> int:
         or os.environ.get("OPENAI_API_KEY")
         or "EMPTY"
     )
+    if args.swap:
+        from serve.bench.swap import run_swap_bench
+
+        return run_swap_bench(
+            args.endpoints[0][1], api_key, rounds=args.requests, tokens=args.output_tokens, json_path=args.json,
+            out=out, err=err,
+        )  # fmt: skip
     names = [name for name, _ in args.endpoints]
     targets = [
         # The same name twice (e.g. one URL benchmarked twice) gets a suffix, so results stay apart.

@@ -35,6 +35,7 @@ __all__ = [
 ]
 
 VLLM_IMAGE = "vllm/vllm-openai"
+GATEWAY_ENTRYPOINT = "gateway-entrypoint.sh"
 SPEC_URL = "https://docs.docker.com/reference/compose-file/"
 
 
@@ -87,12 +88,32 @@ class ComposeService(BaseModel):
     gpu_reserved: bool = Field(
         description="deploy.resources.reservations.devices asks for the gpu capability."
     )
+    entrypoint: list[str] = Field(
+        default_factory=list, description="`entrypoint:` as a list; [] = the image's."
+    )
+    command: list[str] = Field(default_factory=list, description="`command:` as a list; [] = the image's.")
+    networks: list[str] = Field(
+        default_factory=lambda: ["default"], description="Networks it joins; ['default'] when none is named."
+    )
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def is_gateway(self) -> bool:
+        """Runs the gateway (docker/gateway-entrypoint.sh) rather than a model."""
+        return any(arg.endswith(GATEWAY_ENTRYPOINT) for arg in self.entrypoint)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def is_vllm(self) -> bool:
-        """Runs the official vLLM image."""
-        return (self.image or "").startswith(VLLM_IMAGE + ":") or self.image == VLLM_IMAGE
+        """Runs a model: the official vLLM image, not as the gateway."""
+        image = self.image or ""
+        return (image.startswith(VLLM_IMAGE + ":") or image == VLLM_IMAGE) and not self.is_gateway
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def mounts_docker_socket(self) -> bool:
+        """Mounts the Docker socket (which gives root on the host to whoever controls the container)."""
+        return any("docker.sock" in f"{mount.source or ''} {mount.target}" for mount in self.mounts)
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -122,9 +143,16 @@ class ComposeFile(BaseModel):
         description="Validated against the whole Compose Specification (the optional compose-spec package)."
     )
 
+    networks: list[str] = Field(default_factory=list, description="Networks declared at top level.")
+
     def vllm_services(self) -> list[ComposeService]:
-        """Services running the official vLLM image (their profile_name / healthcheck_port are the cross-check)."""
+        """Services running a model in the official vLLM image (profile_name / healthcheck_port are the
+        cross-check)."""
         return [service for service in self.services.values() if service.is_vllm]
+
+    def gateway(self) -> ComposeService | None:
+        """The gateway service, if the file has one."""
+        return next((service for service in self.services.values() if service.is_gateway), None)
 
 
 # --------------------------------------------------------------------------------------------------- loading
@@ -183,6 +211,7 @@ def _validate_spec(data: dict[str, Any], path: Path) -> bool:
 def _build(data: dict[str, Any], path: Path, env: Mapping[str, str], spec_checked: bool) -> ComposeFile:
     services = {name: _service(name, spec, env, path) for name, spec in (data.get("services") or {}).items()}
     volumes = list(data.get("volumes") or {})
+    networks = list(data.get("networks") or {})
     for service in services.values():
         for dependency in service.depends_on:
             if dependency not in services:
@@ -191,6 +220,14 @@ def _build(data: dict[str, Any], path: Path, env: Mapping[str, str], spec_checke
                     file=path,
                     key=f"services.{service.name}.depends_on",
                     fix=f"define it or remove the edge; services: {', '.join(services)}",
+                )
+        for network in service.networks:
+            if network != "default" and network not in networks:
+                raise ComposeError(
+                    f"network {network!r} is not declared",
+                    file=path,
+                    key=f"services.{service.name}.networks",
+                    fix="add it under the top-level `networks:`",
                 )
         for mount in service.mounts:
             if mount.type == "volume" and mount.source and mount.source not in volumes:
@@ -205,6 +242,7 @@ def _build(data: dict[str, Any], path: Path, env: Mapping[str, str], spec_checke
         name=data.get("name"),
         services=services,
         volumes=volumes,
+        networks=networks,
         frontend_endpoints=_frontend_endpoints(services, path),
         spec_checked=spec_checked,
     )
@@ -227,7 +265,17 @@ def _service(name: str, spec: dict[str, Any], env: Mapping[str, str], path: Path
         ipc=spec.get("ipc"),
         restart=spec.get("restart"),
         gpu_reserved=any("gpu" in (device.get("capabilities") or []) for device in devices),
+        entrypoint=_command_list(spec.get("entrypoint")),
+        command=_command_list(spec.get("command")),
+        networks=list(spec.get("networks") or ["default"]),
     )
+
+
+def _command_list(value: str | list[Any] | None) -> list[str]:
+    """`entrypoint` / `command` in either syntax (a string is split as a shell would, roughly)."""
+    if value is None:
+        return []
+    return value.split() if isinstance(value, str) else [str(arg) for arg in value]
 
 
 def _scalar(value: Any) -> str:

@@ -127,6 +127,9 @@ _KINDS: dict[str, tuple[type, ...]] = {
     "deploy": (dict,),
     "ipc": (str,),
     "restart": (str,),
+    "entrypoint": (str, list),
+    "command": (str, list),
+    "networks": (dict, list),
 }
 SKIPPED_WITHOUT_SPEC = (
     "value formats (durations, IP addresses, restart policies), nested keys and everything this project "

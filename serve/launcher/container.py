@@ -10,6 +10,10 @@ Environment (docker-compose.yml gives both model services the whole stack, so bo
   SERVE_PROFILES_DIR     where the profiles are mounted (default /profiles)
   SERVE_8B_PROFILE, SERVE_4B_PROFILE   the stack's two slots
   SERVE_<FAMILY>_GPU_MEMORY_UTILIZATION, _MAX_MODEL_LEN, _QUANTIZATION, _GPU, and SERVE_GPU: as on bare metal
+  SERVE_WAIT_FOR_GPU_S   while the placement refuses only because other processes hold the GPU memory its
+                         share needs, look again every few seconds for up to this long (0 or unset: refuse at
+                         once). With both models on a GPU that holds one, the second container starts once
+                         the gateway has put the first to sleep.
 Arguments (compose `command:`) are passed to vLLM after the resolved flags.
 """
 
@@ -18,7 +22,8 @@ from __future__ import annotations
 import os
 import re
 import sys
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from serve.config.profile import Profile, ProfileError, load_profile
@@ -31,6 +36,8 @@ from serve.planner.resolve import loader, resolve, stack_with, start_report
 DEFAULT_PROFILES_DIR = "/profiles"
 USAGE_ERROR = 64  # EX_USAGE: a configuration mistake; the message says which
 REFUSED = 1
+MEMORY_POLL_S = 5.0
+WAIT_REPORT_S = 60.0
 _PROFILE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
@@ -69,8 +76,18 @@ def _profile(environ: Mapping[str, str]) -> tuple[Profile, Path]:
         raise EntrypointError(str(exc)) from None
 
 
-def prepare(environ: Mapping[str, str], args: Sequence[str]) -> tuple[list[str], dict[str, str]] | int:
+Prepared = tuple[list[str], dict[str, str]] | int
+
+
+def prepare(environ: Mapping[str, str], args: Sequence[str]) -> Prepared:
     """The `vllm serve` argv and environment, or the exit code after saying why not."""
+    return _prepare(environ, args, _say)[0]
+
+
+def _prepare(
+    environ: Mapping[str, str], args: Sequence[str], say: Callable[[str], None]
+) -> tuple[Prepared, bool]:
+    """`prepare`, and whether a refusal is only for GPU memory that other processes hold now."""
     try:
         profile, directory = _profile(environ)
         resolution = resolve(
@@ -81,20 +98,63 @@ def prepare(environ: Mapping[str, str], args: Sequence[str]) -> tuple[list[str],
             unknown_models_pass=True,
         )
     except (EntrypointError, ProfileError, UnknownModelError, UnknownGpuError) as exc:
-        _say(str(exc))
-        return USAGE_ERROR
+        say(str(exc))
+        return USAGE_ERROR, False
     lines, starts = start_report(resolution, profile.name)
     for line in lines:
-        _say(line)
-    if not starts:
-        return REFUSED
+        say(line)
     placed = resolution.placement.instance(profile.name) if resolution.placement else None
+    if not starts:
+        return REFUSED, placed is not None and "not enough free GPU memory" in (placed.refusal or "")
     argv = ["vllm", "serve", "--config", str(profile.path), *resolved_args(profile, placed), *args]
-    return argv, {**environ, **(placed.environment() if placed else {})}
+    return (argv, {**environ, **(placed.environment() if placed else {})}), False
+
+
+def _wait_seconds(environ: Mapping[str, str]) -> float:
+    text = environ.get("SERVE_WAIT_FOR_GPU_S", "").strip()
+    try:
+        return max(0.0, float(text or 0))
+    except ValueError:
+        raise EntrypointError(
+            f"SERVE_WAIT_FOR_GPU_S={text!r} is not a number of seconds (e.g. 1800)"
+        ) from None
+
+
+def prepare_when_memory_is_free(
+    environ: Mapping[str, str],
+    args: Sequence[str],
+    *,
+    poll_s: float = MEMORY_POLL_S,
+    say: Callable[[str], None] = _say,
+) -> Prepared:
+    """`prepare`, again every `poll_s` while it refuses for want of free GPU memory, up to SERVE_WAIT_FOR_GPU_S.
+    The first refusal is said in full, then one progress line a minute, and the full report once it starts."""
+    try:
+        wait_s = _wait_seconds(environ)
+    except EntrypointError as exc:
+        say(str(exc))
+        return USAGE_ERROR
+    started = reported = time.monotonic()
+    prepared, held = _prepare(environ, args, say)
+    if held and wait_s > 0:
+        say(f"waiting up to {wait_s:.0f} s for that memory to be freed (SERVE_WAIT_FOR_GPU_S)")
+    while held and time.monotonic() - started < wait_s:
+        time.sleep(poll_s)
+        lines: list[str] = []
+        prepared, held = _prepare(environ, args, lines.append)
+        if not held:
+            for line in lines:
+                say(line)
+        elif time.monotonic() - reported >= WAIT_REPORT_S:
+            reported = time.monotonic()
+            say(f"still waiting for free GPU memory ({reported - started:.0f} s of {wait_s:.0f} s)")
+    if held and wait_s > 0:
+        say(f"gave up after {time.monotonic() - started:.0f} s: the GPU memory was not freed")
+    return prepared
 
 
 def main(args: Sequence[str] | None = None) -> int:
-    prepared = prepare(os.environ, sys.argv[1:] if args is None else args)
+    prepared = prepare_when_memory_is_free(os.environ, sys.argv[1:] if args is None else args)
     if isinstance(prepared, int):
         return prepared
     argv, environ = prepared
