@@ -72,7 +72,7 @@ def saturation_note(endpoint: EndpointMetrics) -> str | None:
     if share is None or share < CLIENT_SATURATED_SHARE:
         return None
     return (
-        f"{endpoint.name}: the client used {share:.0%} of a core: the numbers are bounded by this machine, "
+        f"{endpoint.name}: the client used {share * 100:.0f} % of a core: the numbers are bounded by this machine, "
         "not the server (fewer requests in flight, the default --client http, or a client on another "
         "machine measure the server)"
     )
