@@ -202,6 +202,18 @@ def summarize_level(runs: list[dict[str, Any]]) -> dict[str, Any]:
         )
     ours, theirs = medians["serve bench"], medians["vllm bench"]
     ratios = {metric: ours[metric] / theirs[metric] for metric in ours}
+    # Runs k of both tools are neighbours (A B B A): their ratio cancels slow drifts of the machine's load.
+    pairs = list(
+        zip(
+            [run for run in runs if run["tool"] == "serve bench"],
+            [run for run in runs if run["tool"] == "vllm bench"],
+            strict=True,
+        )
+    )
+    paired = {
+        metric: statistics.median(a[metric] / b[metric] for a, b in pairs)
+        for metric in ("requests/s", "output tokens/s", "TTFT p50", "prompt tokens")
+    }
     within = {metric: abs(ratios[metric] - 1) <= tolerance for metric, tolerance in TARGETS.items()}
     client_vs_server = {
         tool: medians[tool]["TTFT mean"] / medians[tool]["server mean TTFT"] for tool in medians
@@ -210,6 +222,7 @@ def summarize_level(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
         "medians": medians,
         "ratios_serve_over_vllm": ratios,
+        "paired_ratio_medians": paired,
         "within_target": within,
         "client_mean_ttft_over_server_mean_ttft": client_vs_server,
         "serve_bench_client_cpu_share_median": statistics.median(cpu),
@@ -258,11 +271,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="runs per tool and level (A B B A ...)")
     parser.add_argument("--requests", type=int, default=48, help="requests per run (at least 4 x level)")
     parser.add_argument("--levels", type=int, nargs="+", default=list(LEVELS))
-    parser.add_argument("--replot", action="store_true", help="redraw the chart from the JSON")
+    parser.add_argument(
+        "--replot", action="store_true", help="recompute the statistics and the chart from the JSON's runs"
+    )
     args = parser.parse_args()
     out_json, out_png = RESULTS_DIR / "agreement.json", RESULTS_DIR / "agreement.png"
-    if args.replot:
-        write_chart(json.loads(out_json.read_text()), out_png)
+    if args.replot:  # the statistics again from the recorded runs, then the chart
+        result = json.loads(out_json.read_text())
+        for level in result["levels"]:
+            level.update(summarize_level(level["runs"]))
+        out_json.write_text(json.dumps(result, indent=2) + "\n")
+        write_chart(result, out_png)
         return
     api_key = secrets.token_urlsafe(16)
     tokenizer = ensure_tiny_checkpoint()

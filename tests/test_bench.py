@@ -22,6 +22,7 @@ from serve.bench.chart import write_chart
 from serve.bench.command import redact, saturation_note
 from serve.bench.metrics import (
     BenchResult,
+    EndpointMetrics,
     Latency,
     RequestSample,
     Versions,
@@ -289,27 +290,18 @@ def test_error_messages_of_the_lean_client() -> None:
 
 
 def test_saturation_warning_says_what_bounds_the_numbers() -> None:
-    busy = summarize(
-        name="gpu",
-        base_url="u",
-        model="m",
-        samples=[sample(0, 10, 40, [1])],
-        duration_s=2.0,
-        client_cpu_s=1.9,
-    )
+    def run(client_cpu_s: float) -> EndpointMetrics:
+        samples = [sample(0, 10, 40, [1])]
+        return summarize(
+            name="gpu", base_url="u", model="m", samples=samples, duration_s=2.0, client_cpu_s=client_cpu_s
+        )
+
+    busy = run(1.9)
     assert busy.client_cpu_share == pytest.approx(0.95) and busy.client_cpu_ms_per_request == 1900
     note = saturation_note(busy)
     assert note is not None
     assert note.startswith("gpu: the client used 95 % of a core: the numbers are bounded by this machine")
-    idle = summarize(
-        name="gpu",
-        base_url="u",
-        model="m",
-        samples=[sample(0, 10, 40, [1])],
-        duration_s=2.0,
-        client_cpu_s=0.2,
-    )
-    assert saturation_note(idle) is None
+    assert saturation_note(run(0.2)) is None
     assert saturation_note(summarize(name="x", base_url="u", model="m", samples=[], duration_s=1)) is None
 
 
@@ -488,6 +480,29 @@ def test_request_rate_with_the_image_limit_and_failures_over_it(
     metrics = BenchResult.model_validate_json(out.read_text()).endpoints[0]
     assert metrics.failures == 2 and metrics.first_error is not None
     assert metrics.first_error.startswith("HTTP 400") and "At most" in metrics.first_error
+    assert "first error: HTTP 400" in capsys.readouterr().out
+
+
+@pytest.mark.vllm
+def test_videos_reach_vllm_as_video_urls_and_a_server_without_video_says_so(
+    tiny_server: TinyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The suite's tiny server is started with video off (limit 0): vLLM's refusal shows the clip arrived as
+    a video_url part and is reported as the run's failure, not a crash. (A server with video on measures.)"""
+    monkeypatch.setenv("VLLM_API_KEY", tiny_server.api_key)
+    out = tmp_path / "video.json"
+    args = ["bench", "--endpoint", tiny_server.base_url, "--requests", "2", "--warmup", "0"]
+    args += ["--videos-per-request", "1", "--video-seconds", "0.5", "--video-size", "64x64"]
+    args += ["--image-size", "64x64", "--output-tokens", "4", "--json", str(out)]
+    assert main(args) == 1
+    result = BenchResult.model_validate_json(out.read_text())
+    metrics = result.endpoints[0]
+    assert (result.workload.videos_per_request, result.workload.video_seconds) == (1, 0.5)
+    assert metrics.failures == 2 and metrics.first_error is not None
+    assert metrics.first_error.startswith("HTTP 400") and "video" in metrics.first_error.lower()
     assert "first error: HTTP 400" in capsys.readouterr().out
 
 

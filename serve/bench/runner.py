@@ -254,7 +254,7 @@ async def send_one_http(
             if response.status_code != 200:
                 raise StreamError(error_message(response.status_code, await response.aread()))
             pending = b""
-            async for data in response.aiter_raw():
+            async for data in response.aiter_bytes():
                 now = time.perf_counter()
                 *events, pending = (pending + data).replace(b"\r\n", b"\n").split(b"\n\n")
                 for event in events:
