@@ -4,8 +4,8 @@ Two clients. The default (`http`) is lean, so that the client is not what it mea
 bodies are serialized before the clock starts, httpx posts them over kept-alive connections (one per
 request in flight, like vLLM's own benchmark), and each server-sent event is parsed with orjson into
 plain dicts, reading only the delta's text fields and the usage. `sdk` streams through the OpenAI SDK
-(AsyncOpenAI), which builds a pydantic object per chunk: what an SDK user's program sees, at ~1 ms of
-client CPU per chunk more (benchmarks/README.md, "client profile").
+(AsyncOpenAI), which builds a pydantic object per chunk: what an SDK user's program sees, at ~2.5x the
+client CPU per request (~0.3 ms more per chunk; benchmarks/README.md, section (g)).
 
 Time to first token is the first chunk carrying text; inter-token latency is the gaps between chunks
 carrying text; token counts come from the usage chunk (stream_options include_usage). Requests are
