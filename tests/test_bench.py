@@ -19,9 +19,10 @@ from PIL import Image
 
 from harness.serve_up import REPO_ROOT, free_port
 from serve.bench.chart import write_chart
-from serve.bench.command import redact
+from serve.bench.command import redact, saturation_note
 from serve.bench.metrics import (
     BenchResult,
+    EndpointMetrics,
     Latency,
     RequestSample,
     Versions,
@@ -30,6 +31,7 @@ from serve.bench.metrics import (
     summarize,
 )
 from serve.bench.report import render_results
+from serve.bench.runner import error_message
 from serve.bench.workload import ImageSize, WorkloadSpec, build_workload, poisson_offsets
 from serve.cli import main
 from serve.cli.arguments import endpoint as _endpoint
@@ -214,6 +216,11 @@ def test_bad_option_values_are_argparse_errors_that_say_what_is_expected(
         ("--endpoint", "http://x/v1", "--requests", "0"): "whole number >= 1",
         ("--endpoint", "http://x/v1", "--request-rate", "fast"): "not a positive number",
         ("--endpoint", "http://x/v1", "--concurrency", "2", "--request-rate", "3"): "not allowed with",
+        ("--endpoint", "http://x/v1", "--video-seconds", "0"): "not a positive number",
+        ("--endpoint", "http://x/v1", "--video-seconds", "7200"): "at most 3600 seconds per clip",
+        ("--endpoint", "http://x/v1", "--video-fps", "500"): "at most 120 frames per second",
+        ("--endpoint", "http://x/v1", "--video-size", "8x8"): "at least 32 px",
+        ("--endpoint", "http://x/v1", "--client", "curl"): "invalid choice: 'curl'",
         (): "required: --endpoint",
     }
     for args, expected in cases.items():
@@ -228,6 +235,76 @@ def test_api_key_is_redacted_from_the_recorded_command() -> None:
     assert redact(argv) == ["bench", "--api-key", "***", "--endpoint", "http://x/v1", "--api-key=***"]
 
 
+def test_video_flags_build_requests_with_a_new_mp4_data_url_each(tmp_path: Path) -> None:
+    import cv2
+
+    workload = build_workload(
+        spec(videos_per_request=1, video_seconds=1.5, video_size=ImageSize(width=96, height=64), video_fps=8)
+    )
+    requests = [*workload.warmup, *workload.measured]
+    videos = [video for r in requests for video in r.videos]
+    assert len(videos) == 4 and len({v.sha256 for v in videos}) == 4  # a new clip for every request
+    content = requests[0].messages()[0]["content"]
+    assert [part["type"] for part in content] == ["image_url", "image_url", "video_url", "text"]
+    url = content[2]["video_url"]["url"]
+    assert url.startswith("data:video/mp4;base64,")
+    clip = tmp_path / "clip.mp4"
+    clip.write_bytes(_decode(url).getvalue())  # type: ignore[attr-defined]
+    capture = cv2.VideoCapture(str(clip))
+    try:
+        frames = 0
+        while capture.read()[0]:
+            frames += 1
+        size = (capture.get(cv2.CAP_PROP_FRAME_WIDTH), capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        assert (frames, size, capture.get(cv2.CAP_PROP_FPS)) == (12, (96, 64), 8)
+    finally:
+        capture.release()
+    again = build_workload(
+        spec(videos_per_request=1, video_seconds=1.5, video_size=ImageSize(width=96, height=64), video_fps=8)
+    )
+    assert [v.sha256 for r in again.measured for v in r.videos] == [v.sha256 for v in videos[1:]]
+    assert "1 x 1.5 s 96x64 8 fps video(s)" in workload.spec.describe()
+
+
+def test_request_body_is_the_streaming_request_serialized_once() -> None:
+    request = build_workload(spec()).measured[0]
+    body = json.loads(request.body("tiny", 5))
+    assert body == {
+        "model": "tiny",
+        "messages": request.messages(),
+        "max_tokens": 5,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "min_tokens": 5,
+        "ignore_eos": True,
+    }
+
+
+def test_error_messages_of_the_lean_client() -> None:
+    vllm_error = b'{"error": {"message": "At most 2 image(s) may be provided in one prompt.", "code": 400}}'
+    assert error_message(400, vllm_error) == "HTTP 400: At most 2 image(s) may be provided in one prompt."
+    assert error_message(401, b'{"error": "Unauthorized"}') == "HTTP 401: Unauthorized"
+    assert error_message(502, b"<html>Bad Gateway</html>") == "HTTP 502: <html>Bad Gateway</html>"
+    assert error_message(500, b"") == "HTTP 500: (empty body)"
+    assert error_message(None, b'{"error": {"message": "engine died"}}') == "engine died"
+
+
+def test_saturation_warning_says_what_bounds_the_numbers() -> None:
+    def run(client_cpu_s: float) -> EndpointMetrics:
+        samples = [sample(0, 10, 40, [1])]
+        return summarize(
+            name="gpu", base_url="u", model="m", samples=samples, duration_s=2.0, client_cpu_s=client_cpu_s
+        )
+
+    busy = run(1.9)
+    assert busy.client_cpu_share == pytest.approx(0.95) and busy.client_cpu_ms_per_request == 1900
+    note = saturation_note(busy)
+    assert note is not None
+    assert note.startswith("gpu: the client used 95 % of a core: the numbers are bounded by this machine")
+    assert saturation_note(run(0.2)) is None
+    assert saturation_note(summarize(name="x", base_url="u", model="m", samples=[], duration_s=1)) is None
+
+
 # --- chart and table without a server -------------------------------------------------------------------
 
 
@@ -235,7 +312,12 @@ def test_chart_and_table_from_known_results(tmp_path: Path, capsys: pytest.Captu
     from rich.console import Console
 
     base = summarize(
-        name="8b", base_url="u8", model="m8", samples=[sample(0, 100, 900, [8, 9])], duration_s=1
+        name="8b",
+        base_url="u8",
+        model="m8",
+        samples=[sample(0, 100, 900, [8, 9])],
+        duration_s=1,
+        client_cpu_s=0.0123,
     )
     fast = summarize(
         name="4b", base_url="u4", model="m4", samples=[sample(0, 60, 500, [4, 5])], duration_s=0.6
@@ -256,6 +338,7 @@ def test_chart_and_table_from_known_results(tmp_path: Path, capsys: pytest.Captu
     printed = capsys.readouterr().out
     for label in ("TTFT p99", "ITL p95", "e2e latency p99", "output tokens/s", "4b is 1.67x faster than 8b"):
         assert label in printed
+    assert "client CPU / request" in printed and "12.30 ms" in printed and "1%" in printed
 
 
 # --- against the real tiny vLLM --------------------------------------------------------------------------
@@ -318,6 +401,47 @@ def test_cli_benchmarks_two_endpoints_and_writes_json_and_chart(
         assert image.format == "PNG" and image.width > 1000
 
 
+@pytest.mark.vllm
+def test_sdk_and_default_client_measure_the_same_requests_and_report_their_cpu(
+    tiny_server: TinyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("VLLM_API_KEY", tiny_server.api_key)
+    # Any client counts as saturated here, so the run shows the warning wired end to end.
+    monkeypatch.setattr("serve.bench.command.CLIENT_SATURATED_SHARE", 0.0)
+    results = {}
+    for client in ("sdk", "http"):
+        out = tmp_path / f"{client}.json"
+        args = ["--endpoint", f"{client}={tiny_server.base_url}", "--requests", "4", "--concurrency", "2"]
+        args += ["--image-size", "64x64", "--output-tokens", "5", "--warmup", "1", "--json", str(out)]
+        code = main(["bench", *args] + (["--client", client] if client == "sdk" else []))
+        printed = capsys.readouterr().out
+        assert code == 0, printed
+        assert f"serve bench ({client} client)" in printed and "client CPU / request" in printed
+        assert (
+            f"{client}: the client used" in printed and "bounded by this machine, not the server" in printed
+        )
+        results[client] = BenchResult.model_validate_json(out.read_text())
+    for client, result in results.items():
+        endpoint = result.endpoints[0]
+        assert result.client == client and (endpoint.completed, endpoint.failures) == (4, 0)
+        assert [s.completion_tokens for s in endpoint.samples] == [5] * 4
+        assert endpoint.client_cpu_s is not None and endpoint.client_cpu_s > 0
+        assert endpoint.client_cpu_share is not None and endpoint.client_cpu_share > 0
+        assert (
+            endpoint.ttft_ms is not None
+            and endpoint.itl_ms is not None
+            and 0 < endpoint.itl_ms.count <= 4 * 4
+        )
+    # Same seed, same requests: both clients sent identical prompts (the server counts the same tokens).
+    assert results["sdk"].endpoints[0].prompt_tokens_per_request == (
+        results["http"].endpoints[0].prompt_tokens_per_request
+    )
+    assert results["http"].versions.orjson and results["http"].versions.httpx
+
+
 def _text_only_prompt_tokens(tiny_server: TinyServer, out_json: Path) -> int:
     """Prompt tokens of the run's first measured request sent without its image."""
     workload = build_workload(WorkloadSpec.model_validate(json.loads(out_json.read_text())["workload"]))
@@ -356,6 +480,29 @@ def test_request_rate_with_the_image_limit_and_failures_over_it(
     metrics = BenchResult.model_validate_json(out.read_text()).endpoints[0]
     assert metrics.failures == 2 and metrics.first_error is not None
     assert metrics.first_error.startswith("HTTP 400") and "At most" in metrics.first_error
+    assert "first error: HTTP 400" in capsys.readouterr().out
+
+
+@pytest.mark.vllm
+def test_videos_reach_vllm_as_video_urls_and_a_server_without_video_says_so(
+    tiny_server: TinyServer,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The suite's tiny server is started with video off (limit 0): vLLM's refusal shows the clip arrived as
+    a video_url part and is reported as the run's failure, not a crash. (A server with video on measures.)"""
+    monkeypatch.setenv("VLLM_API_KEY", tiny_server.api_key)
+    out = tmp_path / "video.json"
+    args = ["bench", "--endpoint", tiny_server.base_url, "--requests", "2", "--warmup", "0"]
+    args += ["--videos-per-request", "1", "--video-seconds", "0.5", "--video-size", "64x64"]
+    args += ["--image-size", "64x64", "--output-tokens", "4", "--json", str(out)]
+    assert main(args) == 1
+    result = BenchResult.model_validate_json(out.read_text())
+    metrics = result.endpoints[0]
+    assert (result.workload.videos_per_request, result.workload.video_seconds) == (1, 0.5)
+    assert metrics.failures == 2 and metrics.first_error is not None
+    assert metrics.first_error.startswith("HTTP 400") and "video" in metrics.first_error.lower()
     assert "first error: HTTP 400" in capsys.readouterr().out
 
 

@@ -22,10 +22,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from serve.bench.metrics import BenchResult, EndpointMetrics, RequestSample, Versions, compare, summarize
 from serve.bench.report import render_results
-from serve.bench.runner import SetupError, Target, preflight, run_endpoint
+from serve.bench.runner import ClientKind, SetupError, Target, preflight, run_endpoint
 from serve.bench.workload import Workload, WorkloadSpec, build_workload
 
 SECRET_OPTIONS = ("--api-key",)
+# A single asyncio loop busy this much of the time reads chunks late: what is measured then includes
+# waiting for the client (a heuristic threshold; at 100 % the loop never waits for the server at all).
+CLIENT_SATURATED_SHARE = 0.8
 
 
 @dataclass(frozen=True)
@@ -36,6 +39,7 @@ class BenchOptions:
     json_out: Path | None
     chart_out: Path | None
     command: list[str]
+    client: ClientKind = "http"
 
 
 def redact(argv: list[str]) -> list[str]:
@@ -60,6 +64,18 @@ def _version(distribution: str) -> str:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
         return "unknown"
+
+
+def saturation_note(endpoint: EndpointMetrics) -> str | None:
+    """The warning for a run whose client was too busy to be a neutral observer, else None."""
+    share = endpoint.client_cpu_share
+    if share is None or share < CLIENT_SATURATED_SHARE:
+        return None
+    return (
+        f"{endpoint.name}: the client used {share * 100:.0f} % of a core: the numbers are bounded by this machine, "
+        "not the server (fewer requests in flight, the default --client http, or a client on another "
+        "machine measure the server)"
+    )
 
 
 def _notes(options: BenchOptions, workload: Workload) -> list[str]:
@@ -94,9 +110,16 @@ class _EndpointBar:
 
 async def _run(options: BenchOptions, err: Console) -> tuple[list[EndpointMetrics], list[str]]:
     resolved = [await preflight(target) for target in options.targets]
-    with err.status("building the workload (images, prompts)"):
+    spec = options.spec
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=err
+    ) as progress:
+        media = "images, videos" if spec.videos_per_request else "images"
+        task = progress.add_task(
+            f"building the workload ({media}, prompts)", total=spec.warmup + spec.requests
+        )
         try:
-            workload = build_workload(options.spec)
+            workload = build_workload(spec, on_request=lambda: progress.advance(task))
         except (OSError, ValueError) as exc:
             raise SetupError(str(exc)) from exc
     notes = _notes(options, workload)
@@ -108,7 +131,8 @@ async def _run(options: BenchOptions, err: Console) -> tuple[list[EndpointMetric
         TextColumn("{task.fields[failed]} failed"),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=err) as progress:
+    # Two refreshes a second: the bar's thread runs in the process whose CPU time is reported.
+    with Progress(*columns, console=err, refresh_per_second=2) as progress:
         for target, (model, version) in zip(options.targets, resolved, strict=True):
             bar = _EndpointBar(progress, target.name, len(workload.measured))
             run = await run_endpoint(
@@ -116,6 +140,7 @@ async def _run(options: BenchOptions, err: Console) -> tuple[list[EndpointMetric
                 model,
                 workload,
                 timeout=options.timeout,
+                client=options.client,
                 on_measuring=bar.measuring,
                 on_done=bar.done,
             )
@@ -123,16 +148,18 @@ async def _run(options: BenchOptions, err: Console) -> tuple[list[EndpointMetric
                 notes.append(
                     f"{target.name}: {run.warmup_failures} warm-up request(s) failed: {run.warmup_error}"
                 )
-            results.append(
-                summarize(
-                    name=target.name,
-                    base_url=target.base_url,
-                    model=model,
-                    samples=run.samples,
-                    duration_s=run.duration_s,
-                    server_version=version,
-                )
+            metrics = summarize(
+                name=target.name,
+                base_url=target.base_url,
+                model=model,
+                samples=run.samples,
+                duration_s=run.duration_s,
+                server_version=version,
+                client_cpu_s=run.client_cpu_s,
             )
+            results.append(metrics)
+            if (note := saturation_note(metrics)) is not None:
+                notes.append(note)
     return results, notes
 
 
@@ -152,8 +179,13 @@ def run_bench(options: BenchOptions, out: Console, err: Console) -> int:
         command=redact(options.command),
         machine=f"{platform.platform()}, {os.cpu_count()} CPUs",
         versions=Versions(
-            python=sys.version.split()[0], serve=_version("qwen3-vl-stack"), openai=_version("openai")
+            python=sys.version.split()[0],
+            serve=_version("qwen3-vl-stack"),
+            openai=_version("openai"),
+            httpx=_version("httpx"),
+            orjson=_version("orjson"),
         ),
+        client=options.client,
         workload=options.spec,
         notes=notes,
         endpoints=endpoints,

@@ -94,6 +94,16 @@ class EndpointMetrics(BaseModel):
     completion_tokens_per_request: float | None = Field(
         description="mean usage.completion_tokens per successful request"
     )
+    client_cpu_s: float | None = Field(
+        default=None, description="CPU time the benchmark process (all its threads) used while measuring, s"
+    )
+    client_cpu_ms_per_request: float | None = Field(
+        default=None, description="client_cpu_s per measured request, ms: the client's own cost"
+    )
+    client_cpu_share: float | None = Field(
+        default=None,
+        description="client_cpu_s / duration_s: the share of one CPU core the client kept busy (1 = a whole core)",
+    )
     samples: list[RequestSample] = Field(description="every measured request, in the order they were sent")
 
 
@@ -105,6 +115,7 @@ def summarize(
     samples: Sequence[RequestSample],
     duration_s: float,
     server_version: str | None = None,
+    client_cpu_s: float | None = None,
 ) -> EndpointMetrics:
     """Statistics of one endpoint's run; failed requests count only as failures."""
     ok = [s for s in samples if s.ok]
@@ -129,6 +140,11 @@ def summarize(
         requests_per_s=len(ok) / duration,
         prompt_tokens_per_request=statistics.fmean(prompt) if prompt else None,
         completion_tokens_per_request=statistics.fmean(completion) if completion else None,
+        client_cpu_s=client_cpu_s,
+        client_cpu_ms_per_request=None
+        if client_cpu_s is None
+        else client_cpu_s * 1000 / max(len(samples), 1),
+        client_cpu_share=None if client_cpu_s is None else client_cpu_s / duration,
         samples=sorted(samples, key=lambda s: (s.start_s, s.index)),
     )
 
@@ -196,7 +212,9 @@ def speed_phrase(name: str, baseline: str, ratio: Ratio) -> str:
 class Versions(BaseModel):
     python: str = Field(description="Python of the benchmark client")
     serve: str = Field(description="version of this project (qwen3-vl-stack)")
-    openai: str = Field(description="OpenAI SDK used as the client")
+    openai: str = Field(description="OpenAI SDK (the client with --client sdk)")
+    httpx: str | None = Field(default=None, description="httpx (the default client's HTTP library)")
+    orjson: str | None = Field(default=None, description="orjson (the default client's JSON parser)")
 
 
 class BenchResult(BaseModel):
@@ -206,6 +224,9 @@ class BenchResult(BaseModel):
     command: list[str] = Field(description="the command line (any --api-key value replaced by ***)")
     machine: str = Field(description="where the client ran: platform and CPU count")
     versions: Versions = Field(description="client-side versions; server versions are per endpoint")
+    client: str = Field(
+        default="sdk", description="'http' (httpx + orjson, the default) or 'sdk' (the OpenAI SDK)"
+    )
     workload: WorkloadSpec = Field(description="what every endpoint was asked to do")
     notes: list[str] = Field(default_factory=list, description="warnings about the run, e.g. reused images")
     endpoints: list[EndpointMetrics] = Field(description="results per endpoint, in the order benchmarked")

@@ -19,6 +19,14 @@ def _tokens(value: float | None) -> str:
     return "-" if value is None else f"{value:,.1f}"
 
 
+def _cpu_ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:,.2f} ms"
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value:.0%}"
+
+
 ROWS: tuple[tuple[str, Callable[[EndpointMetrics], str]], ...] = (
     ("model", lambda m: m.model),
     ("server version", lambda m: m.server_version or "-"),
@@ -37,12 +45,17 @@ ROWS: tuple[tuple[str, Callable[[EndpointMetrics], str]], ...] = (
     ("prompt tokens / request", lambda m: _tokens(m.prompt_tokens_per_request)),
     ("output tokens / request", lambda m: _tokens(m.completion_tokens_per_request)),
     ("duration", lambda m: f"{m.duration_s:,.1f} s"),
+    ("client CPU / request", lambda m: _cpu_ms(m.client_cpu_ms_per_request)),
+    ("client CPU (of one core)", lambda m: _share(m.client_cpu_share)),
     ("failures", lambda m: str(m.failures)),
 )
 
 
 def results_table(result: BenchResult) -> Table:
-    table = Table(title=f"serve bench: {escape(result.workload.describe())}", title_justify="left")
+    table = Table(
+        title=f"serve bench ({result.client} client): {escape(result.workload.describe())}",
+        title_justify="left",
+    )
     table.add_column("")
     for endpoint in result.endpoints:
         table.add_column(escape(f"{endpoint.name}\n{endpoint.base_url}"), justify="right")

@@ -1,9 +1,15 @@
 """Sends a workload to one OpenAI-compatible endpoint and times every request from the client's side.
 
-The OpenAI SDK (AsyncOpenAI) does the HTTP and the streaming: what is measured is what an SDK user
-sees. Time to first token is the first chunk carrying text; inter-token latency is the gaps between
-chunks carrying text; token counts come from the usage chunk (stream_options include_usage). Requests
-are never retried: a retry would hide a failure and distort the latencies.
+Two clients. The default (`http`) is lean, so that the client is not what it measures: the request
+bodies are serialized before the clock starts, httpx posts them over kept-alive connections (one per
+request in flight, like vLLM's own benchmark), and each server-sent event is parsed with orjson into
+plain dicts, reading only the delta's text fields and the usage. `sdk` streams through the OpenAI SDK
+(AsyncOpenAI), which builds a pydantic object per chunk: what an SDK user's program sees, at ~2.5x the
+client CPU per request (~0.3 ms more per chunk; benchmarks/README.md, section (h)).
+
+Time to first token is the first chunk carrying text; inter-token latency is the gaps between chunks
+carrying text; token counts come from the usage chunk (stream_options include_usage). Requests are
+never retried: a retry would hide a failure and distort the latencies.
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
 import httpx
 import openai
+import orjson
 from openai import AsyncOpenAI
 
 from serve.bench.metrics import RequestSample
@@ -25,6 +33,11 @@ from serve.bench.workload import BenchRequest, Workload
 
 ERROR_MAX_CHARS = 500
 PREFLIGHT_TIMEOUT_S = 10.0
+ClientKind = Literal["http", "sdk"]
+CLIENTS: tuple[ClientKind, ...] = ("http", "sdk")
+TEXT_FIELDS = ("content", "reasoning", "reasoning_content")
+# Open-loop runs have no fixed number of requests in flight: keep this many connections alive.
+OPEN_LOOP_KEEPALIVE = 256
 
 
 class SetupError(Exception):
@@ -45,6 +58,7 @@ class Target:
 class EndpointRun:
     samples: list[RequestSample]
     duration_s: float
+    client_cpu_s: float  # CPU time of this process (all threads) during the measured run
     warmup_failures: int
     warmup_error: str | None
 
@@ -115,8 +129,7 @@ def describe_error(exc: BaseException) -> str:
         text = f"connection error: {_cause(exc)}"
     else:
         text = f"{type(exc).__name__}: {exc}"
-    text = " ".join(text.split())
-    return text if len(text) <= ERROR_MAX_CHARS else text[: ERROR_MAX_CHARS - 1] + "…"
+    return _clip(text)
 
 
 def _has_text(chunk: Any) -> bool:
@@ -155,18 +168,119 @@ async def send_one(
         done = time.perf_counter()
     except Exception as exc:  # any failure of this one request is a data point, not a crash
         return RequestSample(index=request.index, start_s=sent - run_start, error=describe_error(exc))
+    return _sample(request.index, sent, run_start, text_times, done, usage)
+
+
+def _sample(
+    index: int, sent: float, run_start: float, text_times: list[float], done: float, usage: Any
+) -> RequestSample:
+    """A successful stream's sample; `usage` is the usage chunk (an SDK object or a dict) or None."""
     if not text_times:
         return RequestSample(
-            index=request.index, start_s=sent - run_start, error="the stream carried no generated text"
+            index=index, start_s=sent - run_start, error="the stream carried no generated text"
         )
+    if isinstance(usage, dict):
+        prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    else:
+        prompt = usage.prompt_tokens if usage else None
+        completion = usage.completion_tokens if usage else None
     return RequestSample(
-        index=request.index,
+        index=index,
         start_s=sent - run_start,
         ttft_ms=(text_times[0] - sent) * 1000,
         e2e_ms=(done - sent) * 1000,
         itl_ms=[(b - a) * 1000 for a, b in itertools.pairwise(text_times)],
-        prompt_tokens=usage.prompt_tokens if usage else None,
-        completion_tokens=usage.completion_tokens if usage else len(text_times),
+        prompt_tokens=prompt,
+        completion_tokens=completion if completion is not None else len(text_times),
+    )
+
+
+class StreamError(Exception):
+    """The server answered with an error status or put an error event into the stream."""
+
+
+def error_message(status: int | None, body: bytes) -> str:
+    """`HTTP 400: <the server's message>` from an OpenAI-style error body (vLLM's, the gateway's)."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        parsed = None
+    message = None
+    if isinstance(parsed, dict):
+        inner = parsed.get("error", parsed)
+        message = inner.get("message") if isinstance(inner, dict) else inner
+    text = str(message) if message else body.decode("utf-8", "replace").strip() or "(empty body)"
+    return text if status is None else f"HTTP {status}: {text}"
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= ERROR_MAX_CHARS else text[: ERROR_MAX_CHARS - 1] + "…"
+
+
+def describe_http_error(exc: BaseException) -> str:
+    """One line for a request of the lean client that failed."""
+    if isinstance(exc, StreamError):
+        return _clip(str(exc))
+    if isinstance(exc, httpx.TimeoutException):
+        return "timed out (raise --timeout)"
+    if isinstance(exc, httpx.TransportError):
+        return _clip(f"connection error: {exc or type(exc).__name__}")
+    return _clip(f"{type(exc).__name__}: {exc}")
+
+
+def _event_has_text(event: dict[str, Any]) -> bool:
+    choices = event.get("choices")
+    if not choices:
+        return False
+    delta = choices[0].get("delta") or {}
+    # Thinking models stream their reasoning in a separate field; it is generated output all the same.
+    return any(delta.get(field) for field in TEXT_FIELDS)
+
+
+async def send_one_http(
+    client: httpx.AsyncClient, url: str, index: int, body: bytes, run_start: float
+) -> RequestSample:
+    """Stream one chat completion whose JSON `body` is ready, and time it; failures become samples.
+
+    Server-sent events are split on blank lines from the raw bytes; every event that arrived in one read
+    gets that read's time, as in vLLM's benchmark.
+    """
+    sent = time.perf_counter()
+    text_times: list[float] = []
+    usage: Any = None
+    try:
+        async with client.stream("POST", url, content=body) as response:
+            if response.status_code != 200:
+                raise StreamError(error_message(response.status_code, await response.aread()))
+            pending = b""
+            async for data in response.aiter_bytes():
+                now = time.perf_counter()
+                *events, pending = (pending + data).replace(b"\r\n", b"\n").split(b"\n\n")
+                for event in events:
+                    payload = event.strip().removeprefix(b"data:").strip()
+                    if not payload or payload == b"[DONE]":
+                        continue
+                    parsed = orjson.loads(payload)
+                    if "error" in parsed:
+                        raise StreamError(error_message(None, payload))
+                    if parsed.get("usage") is not None:
+                        usage = parsed["usage"]
+                    if _event_has_text(parsed):
+                        text_times.append(now)
+        done = time.perf_counter()
+    except Exception as exc:  # any failure of this one request is a data point, not a crash
+        return RequestSample(index=index, start_s=sent - run_start, error=describe_http_error(exc))
+    return _sample(index, sent, run_start, text_times, done, usage)
+
+
+def http_client(target: Target, timeout: float, connections: int) -> httpx.AsyncClient:
+    """Kept-alive connections, one per request in flight (httpx's default pool keeps only 20)."""
+    return httpx.AsyncClient(
+        base_url=target.base_url.rstrip("/") + "/",
+        headers={"Authorization": f"Bearer {target.api_key}", "Content-Type": "application/json"},
+        timeout=timeout,
+        limits=httpx.Limits(max_connections=None, max_keepalive_connections=connections),
     )
 
 
@@ -199,31 +313,58 @@ async def _open_loop(
     return list(await asyncio.gather(*tasks))
 
 
+Sender = Callable[[BenchRequest, float], Awaitable[RequestSample]]
+
+
+@asynccontextmanager
+async def sender(
+    kind: ClientKind, target: Target, model: str, workload: Workload, timeout: float
+) -> AsyncIterator[Sender]:
+    """A function that sends one request of `workload` with the chosen client, open for the whole run.
+
+    For the lean client every request's body is serialized here, before any request is timed.
+    """
+    output_tokens = workload.spec.output_tokens
+    if kind == "sdk":
+        async with client_for(target, timeout) as sdk:
+            yield lambda request, run_start: send_one(sdk, model, request, output_tokens, run_start)
+        return
+    bodies = {
+        request.index: request.body(model, output_tokens)
+        for request in (*workload.warmup, *workload.measured)
+    }
+    connections = workload.spec.concurrency or OPEN_LOOP_KEEPALIVE
+    async with http_client(target, timeout, connections) as client:
+        yield lambda request, run_start: send_one_http(
+            client, "chat/completions", request.index, bodies[request.index], run_start
+        )
+
+
 async def run_endpoint(
     target: Target,
     model: str,
     workload: Workload,
     *,
     timeout: float,
+    client: ClientKind = "http",
     on_measuring: Callable[[], None] = lambda: None,
     on_done: Callable[[RequestSample], None] = lambda sample: None,
 ) -> EndpointRun:
     """Warm up (same connections, own images), then send the measured requests with the workload's
-    concurrency or arrival rate; `on_measuring` is called between the two, `on_done` after each request."""
+    concurrency or arrival rate; `on_measuring` is called between the two, `on_done` after each request.
+    The process's CPU time is read around the measured part: the client's own cost."""
     spec = workload.spec
-    async with client_for(target, timeout) as client:
+    async with sender(client, target, model, workload, timeout) as send_request:
         warm_start = time.perf_counter()
         warm = await _closed_loop(
-            spec.concurrency or 1,
-            workload.warmup,
-            lambda request: send_one(client, model, request, spec.output_tokens, warm_start),
+            spec.concurrency or 1, workload.warmup, lambda request: send_request(request, warm_start)
         )
         warm_failed = [s for s in warm if not s.ok]
         on_measuring()
-        run_start = time.perf_counter()
+        cpu_start, run_start = time.process_time(), time.perf_counter()
 
         async def send(request: BenchRequest) -> RequestSample:
-            sample = await send_one(client, model, request, spec.output_tokens, run_start)
+            sample = await send_request(request, run_start)
             on_done(sample)
             return sample
 
@@ -231,10 +372,11 @@ async def run_endpoint(
             samples = await _open_loop(workload.arrival_offsets(), workload.measured, send)
         else:
             samples = await _closed_loop(spec.concurrency or 1, workload.measured, send)
-        duration = time.perf_counter() - run_start
+        duration, cpu = time.perf_counter() - run_start, time.process_time() - cpu_start
     return EndpointRun(
         samples=samples,
         duration_s=duration,
+        client_cpu_s=cpu,
         warmup_failures=len(warm_failed),
         warmup_error=warm_failed[0].error if warm_failed else None,
     )

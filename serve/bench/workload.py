@@ -1,9 +1,10 @@
-"""The benchmark's workload: seeded chat requests with images, identical for every endpoint of a run.
+"""The benchmark's workload: seeded chat requests with images and videos, identical for every endpoint.
 
-Every request carries images of its own (generated from the seed, the request's index and the image's
-position), because vLLM caches both prompt prefixes and processed images: repeating one picture would
-measure the caches instead of the model. The same seed gives the same images, prompts and arrival times,
-so endpoints benchmarked one after another see exactly the same work.
+Every request carries images and clips of its own (generated from the seed, the request's index and the
+item's position), because vLLM caches both prompt prefixes and processed media: repeating one picture
+would measure the caches instead of the model. The same seed gives the same media, prompts and arrival
+times, so endpoints benchmarked one after another see exactly the same work. Everything a request sends,
+down to the JSON body's bytes, is built here, before any clock starts.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import base64
 import hashlib
 import io
 import random
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, Field
 
 # Qwen's image processor rejects sides under 32 px and aspect ratios above 200 (smart_resize).
@@ -23,6 +27,12 @@ MIN_IMAGE_SIDE = 32
 MAX_ASPECT_RATIO = 200
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff")
 JPEG_QUALITY = 90  # JPEG encodes ~20x faster than PNG and is what clients usually send
+# Generated clips: MPEG-4 Part 2 in an .mp4 (OpenCV's own encoder, no codec libraries needed; vLLM's
+# OpenCV and PyAV loaders read it). Phones record 30 fps; 24 keeps generation quick with the same effect
+# on the server (it decodes the clip and samples 2 frames a second whatever the recording rate).
+VIDEO_FOURCC = "mp4v"
+DEFAULT_VIDEO_FPS = 24
+MAX_VIDEO_SECONDS = 3600.0
 
 # Filler for prompts of a given length: common words, so a word is about one token for real tokenizers.
 _WORD_TEXT = (
@@ -76,6 +86,12 @@ class WorkloadSpec(BaseModel):
     images_per_request: int = Field(ge=0, description="images in each request")
     image_size: ImageSize | None = Field(default=None, description="size of generated images")
     image_dir: str | None = Field(default=None, description="folder the images come from instead")
+    videos_per_request: int = Field(default=0, ge=0, description="generated video clips in each request")
+    video_seconds: float = Field(
+        default=4.0, gt=0, le=MAX_VIDEO_SECONDS, description="length of each generated clip, seconds"
+    )
+    video_size: ImageSize | None = Field(default=None, description="frame size of generated clips")
+    video_fps: int = Field(default=DEFAULT_VIDEO_FPS, ge=1, le=120, description="frame rate of the clips")
     prompt_words: int = Field(ge=1, description="approximate length of the text prompt, in words")
     output_tokens: int = Field(ge=1, description="max_tokens; min_tokens and ignore_eos fix it where allowed")
     seed: int = Field(description="seed for images, prompts and arrival times")
@@ -92,6 +108,11 @@ class WorkloadSpec(BaseModel):
             images = f"{self.images_per_request} image(s) from {self.image_dir}"
         else:
             images = f"{self.images_per_request} x {self.image_size} image(s)"
+        if self.videos_per_request:
+            images += (
+                f", {self.videos_per_request} x {self.video_seconds:g} s {self.video_size} "
+                f"{self.video_fps} fps video(s)"
+            )
         return (
             f"{self.requests} requests, {load}, {images}, ~{self.prompt_words} prompt words, "
             f"{self.output_tokens} output tokens, seed {self.seed}"
@@ -99,7 +120,9 @@ class WorkloadSpec(BaseModel):
 
 
 @dataclass(frozen=True)
-class BenchImage:
+class BenchMedia:
+    """An image or a video clip as sent: a base64 data URL."""
+
     data_url: str
     sha256: str  # of the encoded bytes: lets tests and users see that requests differ
 
@@ -110,15 +133,35 @@ class BenchRequest:
 
     index: int
     prompt: str
-    images: tuple[BenchImage, ...]
+    images: tuple[BenchMedia, ...]
+    videos: tuple[BenchMedia, ...] = ()
 
     def messages(self) -> list[dict[str, Any]]:
-        """Images first, then the text: the prompt diverges from other requests' right at the image."""
+        """Media first, then the text: the prompt diverges from other requests' right at the media."""
         content: list[dict[str, Any]] = [
             {"type": "image_url", "image_url": {"url": image.data_url}} for image in self.images
         ]
+        content += [{"type": "video_url", "video_url": {"url": video.data_url}} for video in self.videos]
         content.append({"type": "text", "text": self.prompt})
         return [{"role": "user", "content": content}]
+
+    def body(self, model: str, output_tokens: int) -> bytes:
+        """The streaming chat request as JSON bytes, as the lean client sends it.
+
+        A fixed output length makes endpoints comparable: vLLM honours min_tokens and ignore_eos (other
+        servers may ignore them); the usage chunk gives the token counts.
+        """
+        return orjson.dumps(
+            {
+                "model": model,
+                "messages": self.messages(),
+                "max_tokens": output_tokens,
+                "stream": True,
+                "stream_options": {"include_usage": True},
+                "min_tokens": output_tokens,
+                "ignore_eos": True,
+            }
+        )
 
 
 @dataclass(frozen=True)
@@ -175,9 +218,55 @@ def generated_image(size: ImageSize, seed: str) -> bytes:
     return buffer.getvalue()
 
 
-def _data_url(data: bytes, mime: str) -> BenchImage:
+def generated_video(size: ImageSize, seconds: float, fps: int, seed: str, workdir: Path) -> bytes:
+    """An mp4 clip with seeded moving shapes on a drifting background, unique per seed string.
+
+    Motion matters: a still clip compresses to almost nothing and decodes faster than any real video.
+    OpenCV writes only to files, so the clip passes through `workdir`.
+    """
+    try:
+        import cv2
+        import numpy as np
+    except ImportError as exc:
+        raise ValueError(f"generated videos need OpenCV (pip install opencv-python-headless): {exc}") from exc
+    rng = random.Random(seed)
+    frames = max(1, round(seconds * fps))
+    path = workdir / f"{hashlib.sha256(seed.encode()).hexdigest()[:16]}.mp4"
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*VIDEO_FOURCC), fps, (size.width, size.height))
+    if not writer.isOpened():
+        raise ValueError(f"OpenCV cannot write {VIDEO_FOURCC} video here")
+    grid_w, grid_h = max(2, size.width // 64), max(2, size.height // 64)
+    coarse = np.frombuffer(rng.randbytes(grid_w * grid_h * 3), np.uint8).reshape(grid_h, grid_w, 3)
+    background = cv2.resize(coarse, (size.width, size.height), interpolation=cv2.INTER_CUBIC)
+    shapes = [
+        (
+            rng.randrange(size.width),
+            rng.randrange(size.height),
+            rng.uniform(-4, 4),
+            rng.uniform(-4, 4),
+            rng.randrange(8, max(9, min(size.width, size.height) // 4)),
+            tuple(rng.randrange(256) for _ in range(3)),
+        )
+        for _ in range(4)
+    ]
+    try:
+        for frame_index in range(frames):
+            frame = np.roll(background, frame_index * 2, axis=1)
+            for x, y, dx, dy, radius, colour in shapes:
+                centre = (int(x + dx * frame_index) % size.width, int(y + dy * frame_index) % size.height)
+                cv2.circle(frame, centre, radius, colour, thickness=-1)
+            writer.write(frame)
+    finally:
+        writer.release()
+    try:
+        return path.read_bytes()
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def _data_url(data: bytes, mime: str) -> BenchMedia:
     encoded = base64.b64encode(data).decode("ascii")
-    return BenchImage(data_url=f"data:{mime};base64,{encoded}", sha256=hashlib.sha256(data).hexdigest())
+    return BenchMedia(data_url=f"data:{mime};base64,{encoded}", sha256=hashlib.sha256(data).hexdigest())
 
 
 def image_files(folder: Path) -> list[Path]:
@@ -185,7 +274,7 @@ def image_files(folder: Path) -> list[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def _file_image(path: Path) -> BenchImage:
+def _file_image(path: Path) -> BenchMedia:
     """A user's image sent as it is on disk (no re-encoding), with the type Pillow detects."""
     from PIL import Image
 
@@ -198,11 +287,33 @@ def _file_image(path: Path) -> BenchImage:
     return _data_url(data, mime)
 
 
-def build_workload(spec: WorkloadSpec) -> Workload:
-    """All requests of a run, warm-up first; images come from the seed or from `spec.image_dir`.
+def _videos(spec: WorkloadSpec, index: int, workdir: Path) -> tuple[BenchMedia, ...]:
+    if not spec.videos_per_request:
+        return ()
+    assert spec.video_size is not None
+    return tuple(
+        _data_url(
+            generated_video(
+                spec.video_size, spec.video_seconds, spec.video_fps, f"{spec.seed}/video/{index}/{p}", workdir
+            ),
+            "video/mp4",
+        )
+        for p in range(spec.videos_per_request)
+    )
 
-    Raises ValueError when the image folder has no images or one that cannot be read.
+
+def build_workload(spec: WorkloadSpec, on_request: Callable[[], None] = lambda: None) -> Workload:
+    """All requests of a run, warm-up first; images come from the seed or from `spec.image_dir`, videos
+    from the seed. `on_request` is called after each request is built (a progress bar).
+
+    Raises ValueError when the image folder has no images or one that cannot be read, or when videos
+    cannot be generated.
     """
+    with tempfile.TemporaryDirectory(prefix="serve-bench-") as workdir:
+        return _build_workload(spec, on_request, Path(workdir))
+
+
+def _build_workload(spec: WorkloadSpec, on_request: Callable[[], None], workdir: Path) -> Workload:
     total = spec.warmup + spec.requests
     needed = total * spec.images_per_request
     files: list[Path] = []
@@ -212,7 +323,7 @@ def build_workload(spec: WorkloadSpec) -> Workload:
             raise ValueError(f"{spec.image_dir}: no images ({', '.join(IMAGE_SUFFIXES)})")
         # Shuffled by seed, so different seeds pick different images first.
         random.Random(f"{spec.seed}/files").shuffle(files)
-    cache: dict[Path, BenchImage] = {}
+    cache: dict[Path, BenchMedia] = {}
     requests = []
     for index in range(total):
         rng = random.Random(f"{spec.seed}/prompt/{index}")
@@ -228,8 +339,14 @@ def build_workload(spec: WorkloadSpec) -> Workload:
                 data = generated_image(spec.image_size, f"{spec.seed}/image/{index}/{position}")
                 images.append(_data_url(data, "image/jpeg"))
         requests.append(
-            BenchRequest(index=index, prompt=prompt_text(spec.prompt_words, rng, index), images=tuple(images))
+            BenchRequest(
+                index=index,
+                prompt=prompt_text(spec.prompt_words, rng, index),
+                images=tuple(images),
+                videos=_videos(spec, index, workdir),
+            )
         )
+        on_request()
     reuse = max(0, needed - len(files)) if files else 0
     return Workload(
         spec=spec,

@@ -17,6 +17,8 @@ if TYPE_CHECKING:
 
 NAME = "bench"
 DEFAULT_IMAGE_SIZE = "1024x768"
+DEFAULT_VIDEO_SIZE = "640x360"
+MAX_VIDEO_FPS = 120
 
 
 def _image_size(text: str) -> ImageSize:
@@ -26,6 +28,22 @@ def _image_size(text: str) -> ImageSize:
         return ImageSize.parse(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _video_seconds(text: str) -> float:
+    from serve.bench.workload import MAX_VIDEO_SECONDS
+
+    seconds = positive_float(text)
+    if seconds > MAX_VIDEO_SECONDS:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most {MAX_VIDEO_SECONDS:g} seconds per clip")
+    return seconds
+
+
+def _video_fps(text: str) -> int:
+    fps = count(1)(text)
+    if fps > MAX_VIDEO_FPS:
+        raise argparse.ArgumentTypeError(f"{text!r}: at most {MAX_VIDEO_FPS} frames per second")
+    return fps
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -87,6 +105,26 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--image-dir", type=Path, default=None, metavar="DIR", help="send the images in DIR instead"
     )
     bench.add_argument(
+        "--videos-per-request",
+        type=count(0),
+        default=0,
+        metavar="K",
+        help="generated video clips (mp4) per request, new ones for every request (0)",
+    )
+    bench.add_argument(
+        "--video-seconds", type=_video_seconds, default=4.0, metavar="S", help="length of each clip (4)"
+    )
+    bench.add_argument(
+        "--video-size",
+        type=_image_size,
+        default=None,
+        metavar="WxH",
+        help=f"frame size of the clips (default {DEFAULT_VIDEO_SIZE})",
+    )
+    bench.add_argument(
+        "--video-fps", type=_video_fps, default=None, metavar="F", help="frame rate of the clips (24)"
+    )
+    bench.add_argument(
         "--prompt-words", type=count(1), default=64, metavar="N", help="approximate prompt length (64)"
     )
     bench.add_argument(
@@ -103,6 +141,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     bench.add_argument(
         "--timeout", type=positive_float, default=300.0, metavar="S", help="seconds per request (300)"
     )
+    bench.add_argument(
+        "--client",
+        choices=("http", "sdk"),
+        default="http",
+        help="http: httpx + orjson, the least client work per chunk (default); sdk: the OpenAI SDK, what an "
+        "SDK user's program sees",
+    )
     bench.add_argument("--json", type=Path, default=None, metavar="OUT", help="write the results as JSON")
     bench.add_argument(
         "--swap",
@@ -118,7 +163,7 @@ def run(args: argparse.Namespace, out: Console) -> int:
     try:
         from serve.bench.command import BenchOptions, run_bench
         from serve.bench.runner import Target
-        from serve.bench.workload import ImageSize, WorkloadSpec
+        from serve.bench.workload import DEFAULT_VIDEO_FPS, ImageSize, WorkloadSpec
     except ImportError as exc:
         err.print(
             f"error: serve bench needs its extra dependencies (pip install 'qwen3-vl-stack[bench]'): {exc}",
@@ -164,6 +209,12 @@ def run(args: argparse.Namespace, out: Console) -> int:
         if args.image_dir is not None
         else (args.image_size or ImageSize.parse(DEFAULT_IMAGE_SIZE)),
         image_dir=str(args.image_dir) if args.image_dir is not None else None,
+        videos_per_request=args.videos_per_request,
+        video_seconds=args.video_seconds,
+        video_size=(args.video_size or ImageSize.parse(DEFAULT_VIDEO_SIZE))
+        if args.videos_per_request
+        else None,
+        video_fps=args.video_fps or DEFAULT_VIDEO_FPS,
         prompt_words=args.prompt_words,
         output_tokens=args.output_tokens,
         seed=args.seed,
@@ -175,5 +226,6 @@ def run(args: argparse.Namespace, out: Console) -> int:
         json_out=args.json,
         chart_out=args.chart,
         command=["python", "-m", "serve", *args.argv],
+        client=args.client,
     )
     return run_bench(options, out, err)
