@@ -39,6 +39,13 @@ class Endpoint(BaseModel):
         description="Images the server takes per request (its limit-mm-per-prompt); older ones are left out.",
     )
 
+    video_limit: int = Field(
+        default=1,
+        ge=0,
+        description="Videos the server takes per request (its limit-mm-per-prompt video, 1 in the profiles); "
+        "older ones are left out, 0 = the page offers no video upload for it.",
+    )
+
     max_image_tokens: int | None = Field(
         default=None,
         ge=64,
