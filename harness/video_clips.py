@@ -14,13 +14,19 @@ import numpy as np
 CODECS = {".mp4": "mp4v", ".avi": "MJPG", ".mov": "mp4v", ".mkv": "mp4v"}
 
 
-def frame(index: int, width: int, height: int) -> np.ndarray:
-    """One BGR frame: a gradient with a white bar whose position depends on `index`."""
-    ys, xs = np.mgrid[0:height, 0:width]
-    image = np.stack(
-        [(xs * 255 // max(width - 1, 1)), (ys * 255 // max(height - 1, 1)), np.full_like(xs, 96)], axis=-1
-    ).astype(np.uint8)
-    bar = (index * 7) % max(width - 8, 1)
+def background(width: int, height: int) -> np.ndarray:
+    """A BGR gradient: blue grows to the right, green downwards."""
+    image = np.empty((height, width, 3), dtype=np.uint8)
+    image[:, :, 0] = (np.arange(width) * 255 // max(width - 1, 1)).astype(np.uint8)[None, :]
+    image[:, :, 1] = (np.arange(height) * 255 // max(height - 1, 1)).astype(np.uint8)[:, None]
+    image[:, :, 2] = 96
+    return image
+
+
+def frame(index: int, base: np.ndarray) -> np.ndarray:
+    """Frame `index`: the background with a white bar whose position depends on `index`."""
+    image = base.copy()
+    bar = (index * 7) % max(base.shape[1] - 8, 1)
     image[:, bar : bar + 8] = 255
     return image
 
@@ -41,9 +47,10 @@ def write_clip(
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
     if not writer.isOpened():
         raise RuntimeError(f"OpenCV cannot write {fourcc} into {path.suffix}")
+    base = background(width, height)
     try:
         for index in range(max(1, round(seconds * fps))):
-            writer.write(frame(index, width, height))
+            writer.write(frame(index, base))
     finally:
         writer.release()
     return path
