@@ -26,6 +26,7 @@ from frontend.chat_turns import (
     images_for_next_message,
     prepare_answers,
     unanswered,
+    video_budget,
 )
 from frontend.conversation import AnswerStatus, Conversation, GenerationSettings, Message
 from frontend.images import ImageRejected, prepare_image
@@ -43,11 +44,14 @@ from frontend.ui.state import (
     live_answers,
     open_conversation,
     pending_images,
+    pending_videos,
     turn_saver,
 )
+from frontend.videos import VIDEO_SUFFIXES, VideoError, prepare_video
 
 COMPOSER = "composer"
 IMAGE_TYPES = ["jpg", "jpeg", "png", "gif", "webp", "bmp"]
+VIDEO_TYPES = [suffix.removeprefix(".") for suffix in VIDEO_SUFFIXES]
 
 st.set_page_config(page_title="Qwen3-VL chat", page_icon="🖼️", layout="wide")
 
@@ -158,6 +162,18 @@ with st.sidebar:
     sidebar.watch_endpoints(statuses, settings)
 
 
+def take_video(upload: object, videos: list, problems: list[str]) -> None:
+    """A video upload, checked and cut to the budget, joins `videos`; or its problem joins `problems`."""
+    try:
+        videos.append(
+            prepare_video(
+                upload.getvalue(), upload.name, max_mb=settings.max_video_mb, **video_budget(targets)
+            )
+        )
+    except VideoError as error:
+        problems.append(str(error))
+
+
 def start_answering(**changes: list) -> LiveTurn | None:
     """Store the new turn with `changes`, then stream its answers (the live turn saves them as they come)."""
     turn, jobs = prepare_answers(conversation, targets, timeout_s=settings.request_timeout_s)
@@ -175,7 +191,11 @@ requested = st.session_state.pop("requested", None)
 editing = st.session_state.get("editing")
 if submission is not None and live is None:
     waiting = pending_images()
+    videos = pending_videos()
     for upload in submission.files:
+        if upload.name.lower().endswith(VIDEO_SUFFIXES):
+            take_video(upload, videos, problems)
+            continue
         try:
             waiting.append(
                 prepare_image(
@@ -194,11 +214,13 @@ if submission is not None and live is None:
             now, later = images_for_next_message(
                 waiting, targets, split=st.session_state.pop("split_images", False)
             )
-            user = add_user_message(conversation, submission.text, now, targets)
+            user = add_user_message(conversation, submission.text, now, targets, videos=list(videos))
             waiting[:] = later
+            sent_videos, videos[:] = list(videos), []
             live = start_answering(append=[user])
-            if live is None:  # not sent after all: its images wait for the next message again
+            if live is None:  # not sent after all: its images and videos wait for the next message again
                 waiting[:0] = now
+                videos[:0] = sent_videos
         except TooManyImages as error:
             problems.append(str(error))
             st.session_state["split_images"] = True
@@ -228,7 +250,10 @@ elif live is not None and live is not streaming_before:
 
 st.title(plain_text(conversation.title) if conversation.messages else "Qwen3-VL chat", anchor=False)
 if not conversation.messages:
-    st.caption("Ask anything, or attach images (JPG, PNG, GIF, WebP, BMP) with the clip, drag-drop or paste.")
+    st.caption(
+        "Ask anything, or attach images (JPG, PNG, GIF, WebP, BMP) or a video (MP4, WebM, MOV) with the clip, "
+        "drag-drop or paste."
+    )
 slots = []
 last_user = max(
     (i for i, message in enumerate(conversation.messages) if message.role == "user"), default=None
@@ -263,6 +288,12 @@ elif live is None and unanswered(conversation) and editing is None:
         "Answer", icon="💬", key="answer-button", on_click=request, args=("answer",), disabled=not targets
     )
 
+if waiting_videos := pending_videos():
+    st.info(f"{len(waiting_videos)} video(s) ready, sent with your next message:", icon="🎬")
+    st.caption(" · ".join(plain_text(video.caption()) for video in waiting_videos))
+    if st.button("Discard these videos", key="discard-pending-videos"):
+        waiting_videos.clear()
+        st.rerun()
 if waiting := pending_images():
     st.info(f"{len(waiting)} image(s) ready, sent with your next message:", icon="📎")
     st.caption(" · ".join(image_caption(image) for image in waiting))
@@ -280,8 +311,9 @@ st.chat_input(
     "An answer is streaming: wait for it, or stop it" if live is not None else "Ask about your images…",
     key=COMPOSER,
     accept_file="multiple",
-    file_type=IMAGE_TYPES,
-    max_upload_size=settings.max_upload_mb,
+    file_type=IMAGE_TYPES + VIDEO_TYPES,
+    # One cap for the widget: the larger; each file type's own cap is checked when it is prepared.
+    max_upload_size=max(settings.max_upload_mb, settings.max_video_mb),
     submit_mode="disable",
     disabled=not targets or live is not None,
 )

@@ -21,13 +21,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from frontend.conversation import VideoAttachment
+from frontend.conversation import DEFAULT_VIDEO_TOKEN_BUDGET, VIDEO_FPS, VIDEO_MAX_FRAMES, VideoAttachment
 
-# The profiles' video budget (media-io-kwargs video.fps / max_frames, mm-processor-kwargs videos_kwargs
-# size.longest_edge / 2048); `serve check` keeps FRONTEND_ENDPOINTS' video_limit in step with them.
-VIDEO_FPS = 2.0
-VIDEO_MAX_FRAMES = 32
-DEFAULT_VIDEO_TOKEN_BUDGET = 4096
 # vLLM's Qwen3-VL loader never samples fewer frames than this (unless the clip has fewer).
 MIN_FRAMES = 4
 TEMPORAL_PATCH = 2

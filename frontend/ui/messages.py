@@ -28,7 +28,16 @@ def render_user(message: Message, actions: Callable[[], None] = lambda: None) ->
                     st.image(image.data, caption=image_caption(image), width=THUMBNAIL_WIDTH)
                     for note in image.notes:
                         st.caption(to_streamlit_markdown(note))
+        render_videos(message)
         actions()
+
+
+def render_videos(message: Message) -> None:
+    """Each video as its poster frame, with duration, frames kept, token cost and what was cut."""
+    for video in message.videos:
+        st.image(video.poster, caption=plain_text(video.caption()), width=THUMBNAIL_WIDTH)
+        if video.notes:
+            st.caption(to_streamlit_markdown("Cut to the budget: " + "; ".join(video.notes)))
 
 
 def stats_line(stats: AnswerStats) -> str:
