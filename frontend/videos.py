@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
-import numpy as np
+from cv2.typing import MatLike
 
 from frontend.conversation import DEFAULT_VIDEO_TOKEN_BUDGET, VIDEO_FPS, VIDEO_MAX_FRAMES, VideoAttachment
 
@@ -92,7 +92,10 @@ def sample_indices(
     """The frames vLLM's Qwen3-VL loader would keep: `fps` per second within [MIN_FRAMES, max_frames]."""
     wanted = int(info.frames / info.fps * fps) if info.fps > 0 else info.frames
     count = min(max(wanted, MIN_FRAMES), max_frames, info.frames)
-    return np.linspace(0, info.frames - 1, count).round().astype(int).tolist()
+    if count <= 1:
+        return [0]
+    step = (info.frames - 1) / (count - 1)
+    return [round(index * step) for index in range(count)]  # numpy's linspace(...).round(), as vLLM does
 
 
 def check_upload(data: bytes, name: str, *, max_mb: int) -> None:
@@ -187,9 +190,9 @@ def read_info(capture: cv2.VideoCapture) -> VideoInfo:
     )
 
 
-def _read_frames(capture: cv2.VideoCapture, indices: list[int]) -> list[np.ndarray]:
+def _read_frames(capture: cv2.VideoCapture, indices: list[int]) -> list[MatLike]:
     """The frames at `indices` (BGR, already turned upright: OpenCV applies the rotation metadata)."""
-    frames: list[np.ndarray] = []
+    frames: list[MatLike] = []
     wanted = iter(indices)
     target = next(wanted, None)
     position = 0
@@ -234,7 +237,7 @@ def prepare_video(
 
 
 def _reduce(
-    frames: list[np.ndarray],
+    frames: list[MatLike],
     info: VideoInfo,
     indices: list[int],
     *,
@@ -284,7 +287,7 @@ def _reduce(
     )
 
 
-def _encode_mp4(frames: list[np.ndarray], fps: float) -> bytes:
+def _encode_mp4(frames: list[MatLike], fps: float) -> bytes:
     handle, path = tempfile.mkstemp(suffix=".mp4")
     os.close(handle)
     try:
@@ -298,7 +301,7 @@ def _encode_mp4(frames: list[np.ndarray], fps: float) -> bytes:
         Path(path).unlink(missing_ok=True)
 
 
-def _poster_jpeg(frame: np.ndarray) -> bytes:
+def _poster_jpeg(frame: MatLike) -> bytes:
     height, width = frame.shape[:2]
     if width > POSTER_WIDTH:
         frame = cv2.resize(

