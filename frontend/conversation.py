@@ -21,8 +21,8 @@ DEFAULT_IMAGE_TOKEN_BUDGET = 1280  # Qwen's README suggests 256..1280 visual tok
 # The profiles' video budget (media-io-kwargs video.fps / max_frames, videos_kwargs size.longest_edge / 2048);
 # the page prepares clips within it, and within each endpoint's max_video_tokens / max_video_frames.
 VIDEO_FPS = 2.0
-VIDEO_MAX_FRAMES = 32
-DEFAULT_VIDEO_TOKEN_BUDGET = 4096
+VIDEO_MAX_FRAMES = 16
+DEFAULT_VIDEO_TOKEN_BUDGET = 1280
 
 
 class ImageAttachment(BaseModel):

@@ -57,13 +57,13 @@ class Endpoint(BaseModel):
         default=None,
         ge=64,
         description="Visual tokens the server spends on one video at most (the profiles' videos_kwargs budget, "
-        "4096); the page prepares clips within it, so the cost it shows is what the server counts.",
+        "1280); the page prepares clips within it, so the cost it shows is what the server counts.",
     )
     max_video_frames: int | None = Field(
         default=None,
         ge=4,
         description="Frames the server samples from one video at most (the profiles' media-io-kwargs "
-        "max_frames, 32); the page keeps the same frames.",
+        "max_frames, 16); the page keeps the same frames.",
     )
 
     model: str | None = Field(
