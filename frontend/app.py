@@ -12,6 +12,7 @@ if (_root := str(Path(__file__).resolve().parent.parent)) not in sys.path:
     sys.path.insert(0, _root)
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from frontend.chat_import import ImportRejected, import_chat
 from frontend.chat_request import TooManyImages
@@ -28,7 +29,7 @@ from frontend.chat_turns import (
     unanswered,
     video_budget,
 )
-from frontend.conversation import AnswerStatus, Conversation, GenerationSettings, Message
+from frontend.conversation import AnswerStatus, Conversation, GenerationSettings, Message, VideoAttachment
 from frontend.images import ImageRejected, prepare_image
 from frontend.live_answers import LiveTurn
 from frontend.markdown import plain_text
@@ -162,7 +163,7 @@ with st.sidebar:
     sidebar.watch_endpoints(statuses, settings)
 
 
-def take_video(upload: object, videos: list, problems: list[str]) -> None:
+def take_video(upload: UploadedFile, videos: list[VideoAttachment], problems: list[str]) -> None:
     """A video upload, checked and cut to the budget, joins `videos`; or its problem joins `problems`."""
     try:
         videos.append(

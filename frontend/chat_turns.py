@@ -170,7 +170,7 @@ def edit_last_user_message(
         raise EmptyMessage("There is no message of yours to edit.")
     images = [image for position, image in enumerate(message.images) if position in set(keep_images)]
     text = text.strip()
-    if not text and not images:
+    if not text and not images and not message.videos:
         raise EmptyMessage("Type a message or keep an image: an empty message cannot be sent.")
     index = conversation.messages.index(message)
     removed = [later.id for later in conversation.messages[index + 1 :]]

@@ -39,8 +39,10 @@ def write_clip(
     width: int = 320,
     height: int = 240,
     codec: str | None = None,
+    offset: int = 0,
 ) -> Path:
-    """Write a clip of `seconds` at `fps` and width x height; the codec follows the suffix unless given."""
+    """Write a clip of `seconds` at `fps` and width x height; the codec follows the suffix unless given.
+    `offset` shifts the moving bar, so clips of the same size differ (caches cannot answer)."""
     import cv2
 
     fourcc = codec or CODECS.get(path.suffix.lower(), "mp4v")
@@ -50,7 +52,7 @@ def write_clip(
     base = background(width, height)
     try:
         for index in range(max(1, round(seconds * fps))):
-            writer.write(frame(index, base))
+            writer.write(frame(index + offset, base))
     finally:
         writer.release()
     return path
