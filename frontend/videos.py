@@ -120,10 +120,9 @@ def _container(data: bytes) -> str | None:
     """'mp4', 'webm', 'avi', 'audio' (a sound-only file) or None, from the first bytes."""
     head = data[:64]
     if head[4:8] == b"ftyp":
-        # An MP4/MOV without a video handler ('vide') but with a sound one is an audio file (.m4a).
-        if b"hdlrsoun" in data.replace(b"\x00", b"") and b"vide" not in data[:2_000_000]:
-            return "audio"
-        return "mp4"
+        # An MP4/MOV whose tracks include a sound handler but no video one is an audio file (.m4a).
+        handlers = _mp4_handlers(data)
+        return "audio" if "soun" in handlers and "vide" not in handlers else "mp4"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "webm"
     if head.startswith(b"RIFF") and head[8:12] == b"AVI ":
@@ -133,6 +132,15 @@ def _container(data: bytes) -> str | None:
     if head[4:8] in (b"moov", b"mdat", b"wide", b"free"):
         return "mp4"
     return None
+
+
+def _mp4_handlers(data: bytes) -> set[str]:
+    """The track handler types of an MP4/MOV ('vide', 'soun', ...): each hdlr box names one, 8 bytes in."""
+    handlers, at = set(), data.find(b"hdlr")
+    while at >= 0 and len(handlers) < 16:
+        handlers.add(data[at + 12 : at + 16].decode("latin-1"))
+        at = data.find(b"hdlr", at + 4)
+    return handlers
 
 
 def _mp4_codec(data: bytes) -> str | None:

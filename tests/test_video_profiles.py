@@ -164,6 +164,13 @@ def clip(tmp_path: Path, name: str = "clip.mp4", **kwargs: float) -> bytes:
         pytest.param(lambda d: clip(d, seconds=2)[:4000], "is cut short", id="truncated"),
         pytest.param(lambda _: b"hello\n" * 100, "is not a video file", id="text-named-mp4"),
         pytest.param(lambda _: wav_audio(), "holds only audio", id="audio-only"),
+        pytest.param(
+            lambda _: (
+                b"\0\0\0\x18ftypM4A \0\0\0\0M4A mp42" + b"\0\0\0\x21hdlr" + b"\0" * 8 + b"soun" + b"\0" * 13
+            ),
+            "holds only audio",
+            id="m4a-audio-only",
+        ),
         pytest.param(lambda d: unknown_codec(clip(d, seconds=2)), "uses the video codec 'zzzz'", id="codec"),
     ],
 )
