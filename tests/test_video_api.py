@@ -203,3 +203,27 @@ def test_bad_videos_get_vllms_answer_and_the_server_stays_healthy(
         assert error.value.status_code == status
         assert fragment in str(error.value)
     assert httpx.get(f"{tiny_server.root_url}/health", timeout=10).status_code == 200
+
+
+def test_a_client_can_ask_for_more_frames_per_request_but_not_for_more_pixels(
+    tmp_path: Path, client: openai.OpenAI, tiny_server: TinyServer, text_only: int
+) -> None:
+    """vLLM 0.32 merges a request's `media_io_kwargs` over the profile's, so a client can raise max_frames
+    (pinned here: the frame budget is a default, not a limit); the pixel budget still caps the video's
+    visual tokens, and max-model-len the whole prompt."""
+    more_frames = {"media_io_kwargs": {"video": {"max_frames": 4 * VIDEO_MAX_FRAMES}}}
+
+    def cost(clip: bytes, **extra: Any) -> int:
+        response = client.chat.completions.create(
+            model=tiny_server.served_name,
+            messages=[{"role": "user", "content": [video_part(clip), QUESTION]}],
+            max_tokens=2,
+            extra_body=extra,
+        )
+        return response.usage.prompt_tokens - text_only
+
+    small = write_clip(tmp_path / "long.mp4", seconds=30, fps=10, width=64, height=64).read_bytes()
+    assert cost(small, **more_frames) > cost(small)
+    big = write_clip(tmp_path / "big.mp4", seconds=20, fps=10, width=640, height=480).read_bytes()
+    groups = 4 * VIDEO_MAX_FRAMES // 2
+    assert cost(big, **more_frames) <= VIDEO_MAX_TOKENS + groups * (TOKENS_PER_GROUP_OVERHEAD + 2)
