@@ -55,6 +55,8 @@ def test_profiles_give_video_its_own_budget(path: Path) -> None:
     # The frame budget for vLLM's Qwen3-VL loader (num_frames is ignored by it).
     assert raw["media-io-kwargs"] == {"video": {"fps": VIDEO_FPS, "max_frames": VIDEO_MAX_FRAMES}}
     assert (settings.video_fps, settings.video_max_frames) == (VIDEO_FPS, VIDEO_MAX_FRAMES)
+    # Per-request media_io_kwargs would let a client lift the frame budget (tests/test_video_api.py).
+    assert "trust-request-mm-kwargs" not in raw
 
 
 def test_the_tiny_checkpoint_names_the_qwen3_vl_video_processor() -> None:
