@@ -12,6 +12,7 @@ if (_root := str(Path(__file__).resolve().parent.parent)) not in sys.path:
     sys.path.insert(0, _root)
 
 import streamlit as st
+from streamlit.runtime.uploaded_file_manager import UploadedFile
 
 from frontend.chat_import import ImportRejected, import_chat
 from frontend.chat_request import TooManyImages
@@ -26,8 +27,9 @@ from frontend.chat_turns import (
     images_for_next_message,
     prepare_answers,
     unanswered,
+    video_budget,
 )
-from frontend.conversation import Conversation, GenerationSettings, Message
+from frontend.conversation import Conversation, GenerationSettings, Message, VideoAttachment
 from frontend.documents import DocumentRejected
 from frontend.images import ImageRejected, prepare_image
 from frontend.live_answers import LiveTurn, one_after_another
@@ -44,11 +46,14 @@ from frontend.ui.state import (
     live_answers,
     open_conversation,
     pending_images,
+    pending_videos,
     turn_saver,
 )
+from frontend.videos import VIDEO_SUFFIXES, VideoError, prepare_video
 
 COMPOSER = "composer"
 IMAGE_TYPES = ["jpg", "jpeg", "png", "gif", "webp", "bmp"]
+VIDEO_TYPES = [suffix.removeprefix(".") for suffix in VIDEO_SUFFIXES]
 
 st.set_page_config(page_title="Qwen3-VL chat", page_icon="🖼️", layout="wide")
 
@@ -159,6 +164,18 @@ with st.sidebar:
     sidebar.watch_endpoints(statuses, settings)
 
 
+def take_video(upload: UploadedFile, videos: list[VideoAttachment], problems: list[str]) -> None:
+    """A video upload, checked and cut to the budget, joins `videos`; or its problem joins `problems`."""
+    try:
+        videos.append(
+            prepare_video(
+                upload.getvalue(), upload.name, max_mb=settings.max_video_mb, **video_budget(targets)
+            )
+        )
+    except VideoError as error:
+        problems.append(str(error))
+
+
 def start_answering(**changes: list) -> LiveTurn | None:
     """Store the new turn with `changes`, then stream its answers (the live turn saves them as they come)."""
     turn, jobs = prepare_answers(conversation, targets, timeout_s=settings.request_timeout_s)
@@ -177,8 +194,12 @@ requested = st.session_state.pop("requested", None)
 editing = st.session_state.get("editing")
 if submission is not None and live is None:
     waiting = pending_images()
+    videos = pending_videos()
     pdfs, pictures = documents.split_uploads(submission.files)
     for upload in pictures:
+        if upload.name.lower().endswith(VIDEO_SUFFIXES):
+            take_video(upload, videos, problems)
+            continue
         try:
             waiting.append(
                 prepare_image(
@@ -201,14 +222,20 @@ if submission is not None and live is None:
             budget = image_budget(conversation.settings.image_token_budget, targets)
             pages = documents.pages_for_message(now, targets, token_budget=budget)
             user = add_user_message(
-                conversation, submission.text, now + (pages.images if pages else []), targets
+                conversation,
+                submission.text,
+                now + (pages.images if pages else []),
+                targets,
+                videos=list(videos),
             )
             if pages:
                 user.notices.append(documents.notice(pages, now, targets))
             waiting[:] = later
+            sent_videos, videos[:] = list(videos), []
             live = start_answering(append=[user])
-            if live is None:  # not sent after all: its images wait for the next message again
+            if live is None:  # not sent after all: its images and videos wait for the next message again
                 waiting[:0] = now
+                videos[:0] = sent_videos
             elif pages:
                 documents.sent(pages)
         except TooManyImages as error:
@@ -241,7 +268,8 @@ elif live is not None and live is not streaming_before:
 st.title(plain_text(conversation.title) if conversation.messages else "Qwen3-VL chat", anchor=False)
 if not conversation.messages:
     st.caption(
-        "Ask anything, or attach images (JPG, PNG, GIF, WebP, BMP) or a PDF with the clip, drag-drop or paste."
+        "Ask anything, or attach images (JPG, PNG, GIF, WebP, BMP), a video (MP4, WebM, MOV) or a PDF with "
+        "the clip, drag-drop or paste."
     )
 slots = []
 last_user = max(
@@ -277,6 +305,12 @@ elif live is None and unanswered(conversation) and editing is None:
         "Answer", icon="💬", key="answer-button", on_click=request, args=("answer",), disabled=not targets
     )
 
+if waiting_videos := pending_videos():
+    st.info(f"{len(waiting_videos)} video(s) ready, sent with your next message:", icon="🎬")
+    st.caption(" · ".join(plain_text(video.caption()) for video in waiting_videos))
+    if st.button("Discard these videos", key="discard-pending-videos"):
+        waiting_videos.clear()
+        st.rerun()
 if waiting := pending_images():
     st.info(f"{len(waiting)} image(s) ready, sent with your next message:", icon="📎")
     st.caption(" · ".join(image_caption(image) for image in waiting))
@@ -295,8 +329,9 @@ st.chat_input(
     "An answer is streaming: wait for it, or stop it" if live is not None else "Ask about your images…",
     key=COMPOSER,
     accept_file="multiple",
-    file_type=[*IMAGE_TYPES, *documents.DOCUMENT_TYPES],
-    max_upload_size=settings.max_upload_mb,
+    file_type=[*IMAGE_TYPES, *VIDEO_TYPES, *documents.DOCUMENT_TYPES],
+    # One cap for the widget: the larger; each file type's own cap is checked when it is prepared.
+    max_upload_size=max(settings.max_upload_mb, settings.max_video_mb),
     submit_mode="disable",
     disabled=not targets or live is not None,
 )

@@ -1,7 +1,7 @@
 """A chat exported as JSON (`export.export_json`) back into the page, as a new chat. No Streamlit here.
 
 The file is untrusted: it must be UTF-8 JSON that validates as a Conversation, every image must be the
-complete JPEG or PNG it claims to be, and it gets a new id (importing twice, or next to the original, keeps
+complete JPEG or PNG it claims to be (every video an MP4 that decodes), and it gets a new id (importing twice, or next to the original, keeps
 both). Its text is shown like any other (images in Markdown become links, markup in titles is escaped).
 """
 
@@ -15,6 +15,8 @@ from pydantic import ValidationError
 
 from frontend.conversation import Conversation
 from frontend.images import ImageRejected, check_attachment
+from frontend.videos import VideoError
+from frontend.videos import check_attachment as check_video
 
 
 class ImportRejected(ValueError):
@@ -57,6 +59,13 @@ def import_chat(data: bytes, *, max_bytes: int) -> Conversation:
             except ImageRejected as error:
                 raise ImportRejected(
                     f"The chat holds a broken image: {error} Nothing was imported."
+                ) from error
+        for video in message.videos:
+            try:
+                check_video(video)
+            except VideoError as error:
+                raise ImportRejected(
+                    f"The chat holds a broken video: {error} Nothing was imported."
                 ) from error
     conversation.recover()
     return conversation.model_copy(update={"id": uuid.uuid4().hex, "updated_at": time.time()})

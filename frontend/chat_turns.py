@@ -9,8 +9,17 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from frontend.answer_stream import AnswerJob, Target
-from frontend.chat_request import TooManyImages, build_request, check_new_images
-from frontend.conversation import Answer, AnswerStatus, Conversation, ImageAttachment, Message
+from frontend.chat_request import TooManyImages, build_request, check_new_images, check_new_videos
+from frontend.conversation import (
+    DEFAULT_VIDEO_TOKEN_BUDGET,
+    VIDEO_MAX_FRAMES,
+    Answer,
+    AnswerStatus,
+    Conversation,
+    ImageAttachment,
+    Message,
+    VideoAttachment,
+)
 
 TITLE_LENGTH = 48
 
@@ -20,15 +29,20 @@ class EmptyMessage(ValueError):
 
 
 def add_user_message(
-    conversation: Conversation, text: str, images: Sequence[ImageAttachment], targets: Sequence[Target]
+    conversation: Conversation,
+    text: str,
+    images: Sequence[ImageAttachment],
+    targets: Sequence[Target],
+    videos: Sequence[VideoAttachment] = (),
 ) -> Message:
     """Append the user's message after checking every target can take it; raises before changing anything."""
     text = text.strip()
-    if not text and not images:
+    if not text and not images and not videos:
         raise EmptyMessage("Type a message or attach an image first.")
     for target in targets:
         check_new_images(len(images), target.endpoint.name, target.endpoint.image_limit)
-    message = Message(role="user", text=text, images=list(images))
+        check_new_videos(len(videos), target.endpoint.name, target.endpoint.video_limit)
+    message = Message(role="user", text=text, images=list(images), videos=list(videos))
     if not any(turn.role == "user" for turn in conversation.messages):
         conversation.title = title_for(message)
     conversation.messages.append(message)
@@ -60,8 +74,20 @@ def image_budget(requested: int, targets: Sequence[Target]) -> int:
     return min([requested, *caps])
 
 
+def video_budget(targets: Sequence[Target]) -> dict[str, int]:
+    """The video budget to prepare clips for: within every target server's token and frame caps."""
+    tokens = [target.endpoint.max_video_tokens for target in targets if target.endpoint.max_video_tokens]
+    frames = [target.endpoint.max_video_frames for target in targets if target.endpoint.max_video_frames]
+    return {
+        "token_budget": min([DEFAULT_VIDEO_TOKEN_BUDGET, *tokens]),
+        "max_frames": min([VIDEO_MAX_FRAMES, *frames]),
+    }
+
+
 def title_for(message: Message) -> str:
     text = " ".join(message.text.split())
+    if not text and message.videos and not message.images:
+        return f"{len(message.videos)} video(s)"
     if not text:
         return f"{len(message.images)} image(s)"
     return text if len(text) <= TITLE_LENGTH else text[: TITLE_LENGTH - 1].rstrip() + "…"
@@ -83,8 +109,10 @@ def prepare_answers(
             conversation.settings,
             endpoint=target.endpoint.name,
             image_limit=target.endpoint.image_limit,
+            video_limit=target.endpoint.video_limit,
         )
-        if notice := request.notice(target.endpoint.name, target.endpoint.image_limit):
+        limits = (target.endpoint.image_limit, target.endpoint.video_limit)
+        if notice := request.notice(target.endpoint.name, *limits):
             turn.notices.append(notice)
         jobs.append(
             AnswerJob(
@@ -142,7 +170,7 @@ def edit_last_user_message(
         raise EmptyMessage("There is no message of yours to edit.")
     images = [image for position, image in enumerate(message.images) if position in set(keep_images)]
     text = text.strip()
-    if not text and not images:
+    if not text and not images and not message.videos:
         raise EmptyMessage("Type a message or keep an image: an empty message cannot be sent.")
     index = conversation.messages.index(message)
     removed = [later.id for later in conversation.messages[index + 1 :]]

@@ -18,6 +18,11 @@ DEFAULT_TEMPERATURE = 0.7
 DEFAULT_TOP_P = 0.8  # Qwen's recommendation for the Instruct models
 DEFAULT_MAX_TOKENS = 1024
 DEFAULT_IMAGE_TOKEN_BUDGET = 1280  # Qwen's README suggests 256..1280 visual tokens per image
+# The profiles' video budget (media-io-kwargs video.fps / max_frames, videos_kwargs size.longest_edge / 2048);
+# the page prepares clips within it, and within each endpoint's max_video_tokens / max_video_frames.
+VIDEO_FPS = 2.0
+VIDEO_MAX_FRAMES = 16
+DEFAULT_VIDEO_TOKEN_BUDGET = 1280
 
 
 class ImageAttachment(BaseModel):
@@ -42,6 +47,43 @@ class ImageAttachment(BaseModel):
     @property
     def data_url(self) -> str:
         return f"data:{self.mime_type};base64,{self.data_base64}"
+
+
+class VideoAttachment(BaseModel):
+    """A video as it is sent: the frames the server keeps, resized to the budget, re-encoded as MP4."""
+
+    name: str = Field(description="File name the user uploaded.")
+    mime_type: Literal["video/mp4"] = Field(default="video/mp4", description="Encoding of `data_base64`.")
+    data_base64: str = Field(description="The encoded clip, base64 (what the data: URL carries).")
+    poster_base64: str = Field(description="Its first kept frame as a JPEG, base64 (shown in the chat).")
+    width: int = Field(gt=0, description="Frame width as sent (a multiple of 32).")
+    height: int = Field(gt=0, description="Frame height as sent (a multiple of 32).")
+    original_width: int = Field(gt=0, description="Frame width of the upload, upright.")
+    original_height: int = Field(gt=0, description="Frame height of the upload, upright.")
+    duration_s: float = Field(ge=0, description="Length of the uploaded clip, seconds.")
+    frames: int = Field(gt=0, description="Frames sent (what the model sees).")
+    original_frames: int = Field(gt=0, description="Frames in the upload.")
+    original_fps: float = Field(ge=0, description="Frame rate of the upload.")
+    tokens: int = Field(gt=0, description="Prompt tokens the video costs (visual tokens and timestamps).")
+    notes: list[str] = Field(
+        default_factory=list, description="What was cut: frame rate, resolution, length."
+    )
+
+    @property
+    def data(self) -> bytes:
+        return base64.b64decode(self.data_base64)
+
+    @property
+    def poster(self) -> bytes:
+        return base64.b64decode(self.poster_base64)
+
+    @property
+    def data_url(self) -> str:
+        return f"data:{self.mime_type};base64,{self.data_base64}"
+
+    def caption(self) -> str:
+        """'clip.mp4 · 12.0 s · 24 frames · ~3,200 tokens' under the poster."""
+        return f"{self.name} · {self.duration_s:,.1f} s · {self.frames} frames · ~{self.tokens:,} tokens"
 
 
 class GenerationSettings(BaseModel):
@@ -127,6 +169,7 @@ class Message(BaseModel):
     role: Literal["user", "assistant"]
     text: str = Field(default="", description="User text (empty for assistant turns).")
     images: list[ImageAttachment] = Field(default_factory=list, description="User images, in upload order.")
+    videos: list[VideoAttachment] = Field(default_factory=list, description="User videos, in upload order.")
     answers: list[Answer] = Field(default_factory=list, description="Assistant answers, side by side.")
     notices: list[str] = Field(
         default_factory=list, description="Things the user should know about this turn, e.g. images left out."

@@ -39,11 +39,31 @@ class Endpoint(BaseModel):
         description="Images the server takes per request (its limit-mm-per-prompt); older ones are left out.",
     )
 
+    video_limit: int = Field(
+        default=1,
+        ge=0,
+        description="Videos the server takes per request (its limit-mm-per-prompt video, 1 in the profiles); "
+        "older ones are left out, 0 = the page offers no video upload for it.",
+    )
+
     max_image_tokens: int | None = Field(
         default=None,
         ge=64,
         description="Visual tokens the server spends on one image at most (the profiles' mm-processor-kwargs "
         "cap, 1280); the page never prepares images above it, so the cost it shows is what the server counts.",
+    )
+
+    max_video_tokens: int | None = Field(
+        default=None,
+        ge=64,
+        description="Visual tokens the server spends on one video at most (the profiles' videos_kwargs budget, "
+        "1280); the page prepares clips within it, so the cost it shows is what the server counts.",
+    )
+    max_video_frames: int | None = Field(
+        default=None,
+        ge=4,
+        description="Frames the server samples from one video at most (the profiles' media-io-kwargs "
+        "max_frames, 16); the page keeps the same frames.",
     )
 
     model: str | None = Field(

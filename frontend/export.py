@@ -14,7 +14,14 @@ import re
 import unicodedata
 from datetime import UTC, datetime
 
-from frontend.conversation import Answer, AnswerStatus, Conversation, ImageAttachment, Message
+from frontend.conversation import (
+    Answer,
+    AnswerStatus,
+    Conversation,
+    ImageAttachment,
+    Message,
+    VideoAttachment,
+)
 from frontend.markdown import closing_fence, code_span, plain_text
 
 _MAX_NAME_CHARS = 60  # of the title, in the file name: readable, and far below file system limits
@@ -73,6 +80,10 @@ def _user_turn(message: Message) -> list[str]:
         lines += ["Images:", ""]
         lines += [_image_line(image) for image in message.images]
         lines.append("")
+    if message.videos:
+        lines += ["Videos:", ""]
+        lines += [_video_line(video) for video in message.videos]
+        lines.append("")
     lines += _notices(message)
     return lines
 
@@ -113,6 +124,12 @@ def _image_line(image: ImageAttachment) -> str:
         size += f" (uploaded {image.original_width}×{image.original_height})"
     notes = "".join(f"; {plain_text(note)}" for note in image.notes)
     return f"- {code_span(image.name)}: {size}, {image.tokens} tokens{notes}"
+
+
+def _video_line(video: VideoAttachment) -> str:
+    sent = f"{video.frames} frames at {video.width}×{video.height} px as sent"
+    notes = "".join(f"; {plain_text(note)}" for note in video.notes)
+    return f"- {code_span(video.name)}: {video.duration_s:g} s, {sent}, {video.tokens} tokens{notes}"
 
 
 def _notices(message: Message) -> list[str]:

@@ -75,6 +75,13 @@ class FrontendSettings(BaseSettings):
     max_upload_mb: int = Field(
         default=20, ge=1, le=200, description="Largest image file accepted, in MB (FRONTEND_MAX_UPLOAD_MB)."
     )
+    max_video_mb: int = Field(
+        default=200,
+        ge=1,
+        le=2000,
+        description="Largest video file accepted, in MB (FRONTEND_MAX_VIDEO_MB); the page reduces it to a few "
+        "MB before sending.",
+    )
     password: SecretStr | None = Field(
         default=None,
         description="Shared password that opens the page, for a small team (FRONTEND_PASSWORD); empty = none. "

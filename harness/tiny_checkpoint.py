@@ -36,7 +36,17 @@ BUILDER_SOURCES = (Path(__file__).resolve(), VIDEO_PROCESSOR_SOURCE)
 SERVED_NAME = "tiny-qwen3-vl"
 MAX_MODEL_LEN = 2048
 IMAGE_LIMIT = 2
+VIDEO_LIMIT = 1
 DEFAULT_IMAGE_MAX_PIXELS = 256 * 256
+# The suite's video budget: vLLM's Qwen3-VL loader samples VIDEO_FPS frames per second (the profiles'
+# rate), at most VIDEO_MAX_FRAMES (fewer than the profiles' 32, so requests stay quick), and the processor
+# fits frames x height x width into VIDEO_MAX_PIXELS (one visual token per 2 frames x 32 x 32 pixels),
+# small so that vLLM's start-up profiling of the largest video stays cheap.
+VIDEO_FPS = 2
+VIDEO_MAX_FRAMES = 8
+VIDEO_MAX_TOKENS = 512
+VIDEO_MAX_PIXELS = VIDEO_MAX_TOKENS * 2 * 32 * 32
+VIDEO_SIZE = {"longest_edge": VIDEO_MAX_PIXELS, "shortest_edge": 4 * 32 * 32}
 # float32 beats bfloat16 on AVX2-only CPUs (vLLM falls back from oneDNN for bf16 linear layers).
 DTYPE = "float32"
 
@@ -68,7 +78,8 @@ SPECIAL_TOKENS = (
 
 # Qwen-style ChatML. vLLM sees the loop over message['content'] and therefore passes OpenAI-style parts
 # ({"type": "image"} / {"type": "text", "text": ...}); each image becomes one <|image_pad|> that the
-# processor expands to the image's visual tokens. Videos are disabled in the tiny profile.
+# processor expands to the image's visual tokens; each video one <|video_pad|>, expanded to its frames'
+# timestamps and visual tokens.
 CHAT_TEMPLATE = r"""
 {%- set default_system_prompt = 'You are a helpful assistant.' -%}
 {%- for message in messages -%}
@@ -82,6 +93,8 @@ CHAT_TEMPLATE = r"""
         {%- for part in message['content'] -%}
             {%- if part['type'] in ('image', 'image_url') or 'image' in part or 'image_url' in part -%}
                 {{- '<|vision_start|><|image_pad|><|vision_end|>' -}}
+            {%- elif part['type'] in ('video', 'video_url') or 'video' in part or 'video_url' in part -%}
+                {{- '<|vision_start|><|video_pad|><|vision_end|>' -}}
             {%- elif 'text' in part -%}
                 {{- part['text'] -}}
             {%- endif -%}
@@ -202,8 +215,12 @@ def tiny_profile(
         "served-model-name": served_name,
         "port": port,
         "max-model-len": MAX_MODEL_LEN,
-        # Video stays at 0: otherwise vLLM profiles dummy videos at start-up.
-        "limit-mm-per-prompt": {"image": IMAGE_LIMIT, "video": 0},
+        "limit-mm-per-prompt": {"image": IMAGE_LIMIT, "video": VIDEO_LIMIT},
+        # The production profiles' layout: the frame budget for vLLM's Qwen3-VL video loader and the video
+        # pixel budget under videos_kwargs (images keep the checkpoint's own cap, the `image_max_pixels`
+        # knob of the image-budget tests).
+        "media-io-kwargs": {"video": {"fps": VIDEO_FPS, "max_frames": VIDEO_MAX_FRAMES}},
+        "mm-processor-kwargs": {"videos_kwargs": {"size": VIDEO_SIZE}},
         # Loads the checkpoint's torchvision-free video processor (auto_map).
         "trust-remote-code": True,
         # torch.compile adds ~40 s to every start and its cache does not survive restarts on CPU.
@@ -365,10 +382,14 @@ def _write_processor_configs(out_dir: Path, *, image_max_pixels: int) -> None:
         {
             **common,
             "auto_map": {"AutoVideoProcessor": "tiny_video_processor.TinyQwen3VLVideoProcessor"},
-            "size": {"shortest_edge": 4 * IMAGE_MIN_PIXELS, "longest_edge": 8 * image_max_pixels},
+            # What the real checkpoints name: vLLM picks its Qwen3-VL video loader (fps, max_frames) by it,
+            # else a generic OpenCV loader that ignores max_frames.
+            "video_processor_type": "Qwen3VLVideoProcessor",
+            "size": VIDEO_SIZE,
+            # Qwen3VLVideoProcessor's own defaults (the real checkpoints' file carries the same).
             "fps": 2,
-            "min_frames": 2,
-            "max_frames": 8,
+            "min_frames": 4,
+            "max_frames": 768,
             "do_sample_frames": True,
         },
     )

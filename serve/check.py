@@ -19,6 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from serve.compose.file import ComposeError, ComposeFile, ComposeService, compose_env, load_compose
+from serve.compose.frontend_endpoint import Endpoint
 from serve.compose.gateway_entrypoint import DEFAULT_PORT, GatewayEntrypointError, upstreams
 from serve.compose.structure import SKIPPED_WITHOUT_SPEC
 from serve.config.environment import environ_with_dotenv
@@ -236,7 +237,7 @@ def check_compose(
                 Finding(at, f"{endpoint.base_url} should be http://{url.hostname}:{profile.settings.port}/v1")
             )
         else:
-            findings += _page_limits(at, endpoint.image_limit, endpoint.max_image_tokens, profile)
+            findings += _page_limits(at, endpoint, profile)
     served_endpoints = {urlsplit(e.base_url).hostname for e in compose.frontend_endpoints}
     for name in running:
         if name not in served_endpoints:
@@ -244,8 +245,9 @@ def check_compose(
     return findings
 
 
-def _page_limits(at: str, image_limit: int, max_image_tokens: int | None, profile: Profile) -> list[Finding]:
-    """The page's image limits for an endpoint agree with the profile that serves it."""
+def _page_limits(at: str, endpoint: Endpoint, profile: Profile) -> list[Finding]:
+    """The page's image and video limits for an endpoint agree with the profile that serves it."""
+    image_limit, max_image_tokens = endpoint.image_limit, endpoint.max_image_tokens
     if max_image_tokens != (cap := profile.settings.image_max_tokens):
         return [
             Finding(
@@ -263,7 +265,40 @@ def _page_limits(at: str, image_limit: int, max_image_tokens: int | None, profil
                 "per request (limit-mm-per-prompt): the page would send more than vLLM accepts, or fewer",
             )
         ]
-    return []
+    return _video_findings(endpoint, profile, at)
+
+
+def _video_findings(endpoint: Endpoint, profile: Profile, at: str) -> list[Finding]:
+    """The page's video limit and budget against the profile's: a mismatch sends what vLLM refuses, or shows
+    costs the server does not charge."""
+    settings = profile.settings
+    pairs = [
+        (
+            "video_limit",
+            endpoint.video_limit,
+            settings.video_limit,
+            "video(s) per request (limit-mm-per-prompt)",
+        ),
+        (
+            "max_video_tokens",
+            endpoint.max_video_tokens,
+            settings.video_max_tokens,
+            "tokens per video (videos_kwargs size.longest_edge / 2048)",
+        ),
+        (
+            "max_video_frames",
+            endpoint.max_video_frames,
+            settings.video_max_frames,
+            "frames per video (media-io-kwargs video.max_frames)",
+        ),
+    ]
+    return [
+        Finding(
+            at, f"{field} is {page} but profile {profile.name} takes {served} {what}: set {field} to {served}"
+        )
+        for field, page, served, what in pairs
+        if page != served
+    ]
 
 
 def _dev_mode(service: ComposeService) -> bool:
@@ -357,7 +392,7 @@ def check_gateway(
                     )
                 )
         else:
-            findings += _page_limits(at, endpoint.image_limit, endpoint.max_image_tokens, profile)
+            findings += _page_limits(at, endpoint, profile)
     told = {endpoint.model for endpoint in compose.frontend_endpoints}
     for name, profile in running.items():
         if not told & set(profile.settings.served_names):

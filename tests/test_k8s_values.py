@@ -306,7 +306,8 @@ def test_the_pod_runs_vllm_with_the_profiles_settings(name: str, vllm_parser: An
         if key != "config" and value != getattr(from_file, key)
     }
     assert not differences
-    assert in_pod.limit_mm_per_prompt == {"image": 4, "video": 0}
+    assert in_pod.limit_mm_per_prompt == {"image": 4, "video": 1}
+    assert in_pod.media_io_kwargs == {"video": {"fps": 2, "max_frames": 16}}
     assert in_pod.allowed_media_domains == ["none.invalid"]
 
 

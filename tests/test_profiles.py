@@ -44,7 +44,9 @@ def test_every_shipped_profile_loads_with_what_starts_reliably() -> None:
             assert (s.max_model_len, s.kv_cache_dtype) == (262144, "fp8"), path
         else:
             assert s.max_model_len == 32768, f"{path}: 32K holds a chat with images and fits 24 GB GPUs"
-        assert s.limit_mm_per_prompt["video"] == 0
+        # One video, with a frame and pixel budget of its own (not the image cap, see test_video_profiles.py).
+        assert s.limit_mm_per_prompt["video"] == 1
+        assert (s.video_max_tokens, s.image_max_tokens) == (1280, 1280), path
         # No share in the shipped files: the placement sizes it for the GPU it finds.
         assert s.gpu_memory_utilization is None, f"{path}: leave gpu-memory-utilization to the placement"
         assert s.model_extra["allowed-media-domains"] == ["none.invalid"]

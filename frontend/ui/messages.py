@@ -30,7 +30,16 @@ def render_user(message: Message, actions: Callable[[], None] = lambda: None) ->
                         st.caption(to_streamlit_markdown(note))
         for notice in message.notices:  # e.g. which pages of a PDF the images are
             st.info(to_streamlit_markdown(notice), icon="📄")
+        render_videos(message)
         actions()
+
+
+def render_videos(message: Message) -> None:
+    """Each video as its poster frame, with duration, frames kept, token cost and what was cut."""
+    for video in message.videos:
+        st.image(video.poster, caption=plain_text(video.caption()), width=THUMBNAIL_WIDTH)
+        if video.notes:
+            st.caption(to_streamlit_markdown("Cut to the budget: " + "; ".join(video.notes)))
 
 
 def stats_line(stats: AnswerStats) -> str:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from frontend.conversation import Conversation, ImageAttachment, Message
+from frontend.conversation import Conversation, ImageAttachment, Message, VideoAttachment
 from frontend.live_answers import LiveAnswers
 from frontend.store import ConversationStore
 
@@ -104,6 +104,11 @@ def open_conversation(chat: OpenChat) -> OpenChat:
 def turn_saver(store: ConversationStore, conversation_id: str) -> Callable[[Message], bool]:
     """How a streaming turn is saved (from its own thread, not the page's)."""
     return lambda message: store.update_turn(conversation_id, message, updated_at=time.time())
+
+
+def pending_videos() -> list[VideoAttachment]:
+    """Videos of a message that could not be sent yet; they go with the next one."""
+    return st.session_state.setdefault("pending_videos", [])
 
 
 def pending_images() -> list[ImageAttachment]:

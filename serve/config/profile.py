@@ -74,6 +74,13 @@ def parse_human_int(value: int | str) -> int:
 VLLM_DEFAULT_MM_LIMIT = 999
 QWEN_DEFAULT_MAX_PIXELS = 16_777_216  # Qwen3-VL preprocessor_config.json size.longest_edge
 PIXELS_PER_VISUAL_TOKEN = 32 * 32  # patch 16, merged 2x2
+# Videos: one visual token per 2 frames (the temporal patch) x 32 x 32 pixels, so a video's pixel budget
+# (frames x height x width) buys budget / 2048 tokens. Qwen3VLVideoProcessor's default budget, and vLLM
+# 0.32's Qwen3-VL loader defaults (2 frames per second, at most 768 frames).
+PIXELS_PER_VIDEO_TOKEN = 2 * PIXELS_PER_VISUAL_TOKEN
+QWEN_DEFAULT_VIDEO_MAX_PIXELS = 32 * 32 * 768
+VLLM_DEFAULT_VIDEO_FPS = 2.0
+VLLM_DEFAULT_VIDEO_MAX_FRAMES = 768
 
 
 class ProfileSettings(BaseModel):
@@ -148,15 +155,53 @@ class ProfileSettings(BaseModel):
             raise ValueError("limits are counts: 0 or more")
         return value
 
+    def _processor_max_pixels(self, scope: str) -> int | None:
+        """size.longest_edge for one modality: under `images_kwargs` / `videos_kwargs` (which win), else
+        the top-level `size`, which vLLM applies to images and videos alike."""
+        kwargs = (self.model_extra or {}).get("mm-processor-kwargs") or {}
+        if not isinstance(kwargs, dict):
+            return None
+        for holder in (kwargs.get(scope), kwargs):
+            size = holder.get("size") if isinstance(holder, dict) else None
+            longest = size.get("longest_edge") if isinstance(size, dict) else None
+            if isinstance(longest, int) and longest > 0:
+                return longest
+        return None
+
     @property
     def image_max_tokens(self) -> int:
         """Most visual tokens vLLM spends on one image: mm-processor-kwargs size.longest_edge / (32 x 32)
         pixels, else the processor's default of 16,777,216 pixels."""
-        kwargs = (self.model_extra or {}).get("mm-processor-kwargs") or {}
-        size = kwargs.get("size") if isinstance(kwargs, dict) else None
-        longest = size.get("longest_edge") if isinstance(size, dict) else None
-        pixels = longest if isinstance(longest, int) and longest > 0 else QWEN_DEFAULT_MAX_PIXELS
+        pixels = self._processor_max_pixels("images_kwargs") or QWEN_DEFAULT_MAX_PIXELS
         return pixels // PIXELS_PER_VISUAL_TOKEN
+
+    @property
+    def video_max_tokens(self) -> int:
+        """Most visual tokens vLLM spends on one video: its pixel budget (frames x height x width) / 2048."""
+        pixels = self._processor_max_pixels("videos_kwargs") or QWEN_DEFAULT_VIDEO_MAX_PIXELS
+        return pixels // PIXELS_PER_VIDEO_TOKEN
+
+    def _video_io(self, key: str) -> Any:
+        io = (self.model_extra or {}).get("media-io-kwargs") or {}
+        video = io.get("video") if isinstance(io, dict) else None
+        return video.get(key) if isinstance(video, dict) else None
+
+    @property
+    def video_fps(self) -> float:
+        """Frames per second vLLM's Qwen3-VL loader samples (media-io-kwargs video.fps)."""
+        fps = self._video_io("fps")
+        return float(fps) if isinstance(fps, int | float) and fps > 0 else VLLM_DEFAULT_VIDEO_FPS
+
+    @property
+    def video_max_frames(self) -> int:
+        """Most frames it samples from one video (media-io-kwargs video.max_frames)."""
+        frames = self._video_io("max_frames")
+        return frames if isinstance(frames, int) and frames > 0 else VLLM_DEFAULT_VIDEO_MAX_FRAMES
+
+    @property
+    def video_limit(self) -> int:
+        """Videos vLLM takes per request, the history included."""
+        return self.limit_mm_per_prompt.get("video", VLLM_DEFAULT_MM_LIMIT)
 
     @property
     def image_limit(self) -> int:

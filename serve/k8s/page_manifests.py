@@ -54,6 +54,9 @@ def page_endpoints(profiles: Sequence[Profile], base_url: str) -> list[dict[str,
             "session_header": SESSION_HEADER,
             "image_limit": profile.settings.image_limit,
             "max_image_tokens": profile.settings.image_max_tokens,
+            "video_limit": profile.settings.video_limit,
+            "max_video_tokens": profile.settings.video_max_tokens,
+            "max_video_frames": profile.settings.video_max_frames,
         }
         for profile in profiles
     ]

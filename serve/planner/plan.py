@@ -37,6 +37,14 @@ KV_BLOCK_TOKENS = 16
 # The shortest context still worth starting: a chat with its images and a few thousand tokens of text.
 MIN_USEFUL_CONTEXT = 8_000
 CHAT_TEXT_TOKENS = 2_048
+# Video at start-up: vLLM profiles one dummy video of the largest size the profile allows, so its peak is
+# what enabling video adds to the runtime overhead (which was calibrated with images). Two parts, both
+# planning estimates: the vision encoder's activations over the video's patches (per patch: the attention
+# projections, 4 x width, and the MLP, the ViT's intermediate size; the input and output of the largest op
+# alive at once, hence 2 copies), and the encoder cache, which holds one item's output (every deepstack tap
+# included) and is sized at least to vLLM's GPU default max-num-batched-tokens.
+VIT_ACTIVATION_COPIES = 2
+ENCODER_CACHE_MIN_TOKENS = 8192
 # Bytes per weight for the decoder's linear layers under each weight quantization family.
 _QUANT_BYTES: dict[str, float] = {"fp8": 1.0, "int8": 1.0, "fp4": 0.5, "4bit": 0.5}
 _QUANT_FAMILY: dict[str, str] = {
@@ -53,7 +61,12 @@ class ModelMemory(BaseModel):
     weights_gib: float = Field(description="Weight memory per GPU, GiB.")
     weight_quantization: str | None = Field(description="Weight quantization applied, if any.")
     parameters: int = Field(description="Parameters of the checkpoint.")
-    runtime_overhead_gib: float = Field(description="Activations and CUDA graphs inside the share, GiB.")
+    runtime_overhead_gib: float = Field(
+        description="Activations and CUDA graphs inside the share, GiB (video_startup_gib included)."
+    )
+    video_startup_gib: float = Field(
+        0.0, description="What profiling the largest video adds to the start-up peak, GiB (estimate)."
+    )
     kv_cache_dtype: str = Field(description="KV cache dtype ('auto' = the model's dtype).")
     kv_bytes_per_token: int = Field(description="KV cache bytes per token for the whole model.")
     kv_bytes_per_token_per_gpu: float = Field(description="KV cache bytes per token on each GPU.")
@@ -98,6 +111,9 @@ class ProfilePlan(BaseModel):
     weight_quantization: str | None = Field(description="Weight quantization applied, if any.")
     weights_gib: float = Field(description="Weight memory per GPU, GiB.")
     runtime_overhead_gib: float = Field(description="Activations and CUDA graphs, GiB (estimate).")
+    video_startup_gib: float = Field(description="Part of it for the largest video vLLM profiles, GiB.")
+    image_max_tokens: int = Field(description="Visual tokens one image costs at most (the profile's cap).")
+    video_max_tokens: int | None = Field(description="Visual tokens one video costs at most; None: no video.")
     kv_cache_dtype: str = Field(description="KV cache dtype planned ('auto' = the model's dtype).")
     kv_bytes_per_token: int = Field(description="KV cache bytes per token for the whole model.")
     kv_cache_gib: float = Field(description="KV cache memory per GPU, GiB (negative: weights do not fit).")
@@ -146,11 +162,13 @@ def model_memory(profile: Profile, facts: ModelFacts, kv_cache_dtype: str | None
     kv_dtype = kv_cache_dtype or s.kv_cache_dtype
     per_token = kv_bytes_per_token(facts, kv_dtype, s.dtype)
     fixed = s.kv_cache_memory_bytes
+    video = 0.0 if fixed is not None else video_startup_gib(facts, s) / tp
     return ModelMemory(
         weights_gib=weights / tp / GIB,
         weight_quantization=method,
         parameters=facts.total_params,
-        runtime_overhead_gib=0.0 if fixed is not None else RUNTIME_OVERHEAD_GIB,
+        runtime_overhead_gib=0.0 if fixed is not None else RUNTIME_OVERHEAD_GIB + video,
+        video_startup_gib=video,
         kv_cache_dtype=kv_dtype,
         kv_bytes_per_token=per_token,
         # Tensor parallelism splits the KV heads across GPUs (a head is replicated when there are fewer heads).
@@ -160,10 +178,29 @@ def model_memory(profile: Profile, facts: ModelFacts, kv_cache_dtype: str | None
     )
 
 
+def video_startup_gib(facts: ModelFacts, settings: ProfileSettings) -> float:
+    """What enabling video adds to the start-up peak (GiB, whole model): the largest video's vision encoder
+    activations and encoder cache, beyond the largest image's (already in RUNTIME_OVERHEAD_GIB)."""
+    if settings.video_limit == 0 or settings.video_max_tokens <= settings.image_max_tokens:
+        return 0.0
+    element = DTYPE_BYTES.get(settings.dtype, DTYPE_BYTES[facts.dtype])
+    v, t = facts.vision, facts.text
+
+    def peak(tokens: int) -> float:
+        patches = tokens * v.spatial_merge_size**2
+        activations = patches * (4 * v.hidden_size + v.intermediate_size) * element * VIT_ACTIVATION_COPIES
+        cache = max(ENCODER_CACHE_MIN_TOKENS, tokens) * t.hidden_size * (1 + len(v.deepstack_visual_indexes))
+        return activations + cache * element
+
+    return (peak(settings.video_max_tokens) - peak(settings.image_max_tokens)) / GIB
+
+
 def min_useful_context(settings: ProfileSettings) -> int:
-    """The shortest context worth starting: every image the profile allows at its cap, plus text."""
+    """The shortest context worth starting: every image the profile allows at its cap, or its videos at
+    theirs (a chat about a clip), whichever is more, plus text."""
     images = settings.image_limit * settings.image_max_tokens if settings.image_limit < 100 else 0
-    return max(MIN_USEFUL_CONTEXT, images + CHAT_TEXT_TOKENS)
+    videos = settings.video_limit * settings.video_max_tokens if settings.video_limit < 100 else 0
+    return max(MIN_USEFUL_CONTEXT, max(images, videos) + CHAT_TEXT_TOKENS)
 
 
 def plan_profile(
@@ -196,7 +233,10 @@ def plan_profile(
         parameters=memory.parameters,
         weight_quantization=memory.weight_quantization,
         weights_gib=round(memory.weights_gib, 2),
-        runtime_overhead_gib=memory.runtime_overhead_gib,
+        runtime_overhead_gib=round(memory.runtime_overhead_gib, 2),
+        video_startup_gib=round(memory.video_startup_gib, 2),
+        image_max_tokens=s.image_max_tokens,
+        video_max_tokens=s.video_max_tokens if s.video_limit else None,
         kv_cache_dtype=memory.kv_cache_dtype,
         kv_bytes_per_token=memory.kv_bytes_per_token,
         kv_cache_gib=round(memory.kv_cache_gib(share, gpu.total_gib), 2),

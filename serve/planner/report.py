@@ -34,6 +34,11 @@ def _share(i: InstancePlacement) -> str:
     return f"{i.gpu_memory_utilization:.2f}{source}"
 
 
+def _media_budget(i: InstancePlacement) -> str:
+    video = f"{i.plan.video_max_tokens:,}" if i.plan.video_max_tokens else "no video"
+    return f"{i.plan.image_max_tokens:,} / {video}"
+
+
 def placement_table(placement: Placement) -> Table:
     table = Table(title=f"Placement: {placement.summary()}")
     table.add_column("")
@@ -55,6 +60,8 @@ def placement_table(placement: Placement) -> Table:
             ),
         ),
         ("runtime overhead (estimate)", lambda i: GIB_FMT.format(i.plan.runtime_overhead_gib)),
+        ("  of it: the largest video", lambda i: GIB_FMT.format(i.plan.video_startup_gib)),
+        ("tokens per image / per video", _media_budget),
         ("KV cache", lambda i: GIB_FMT.format(i.plan.kv_cache_gib)),
         ("KV cache dtype", lambda i: i.plan.kv_cache_dtype),
         ("KV bytes per token", lambda i: f"{i.plan.kv_bytes_per_token:,}"),
