@@ -484,26 +484,30 @@ def test_request_rate_with_the_image_limit_and_failures_over_it(
 
 
 @pytest.mark.vllm
-def test_videos_reach_vllm_as_video_urls_and_a_server_without_video_says_so(
+def test_videos_are_measured_and_cost_their_visual_tokens(
     tiny_server: TinyServer,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """The suite's tiny server is started with video off (limit 0): vLLM's refusal shows the clip arrived as
-    a video_url part and is reported as the run's failure, not a crash. (A server with video on measures.)"""
+    """The suite's tiny server takes one video per request (its profile's frame budget): every request with a
+    generated clip succeeds, and the clip's visual tokens show in the prompt tokens next to a run without."""
     monkeypatch.setenv("VLLM_API_KEY", tiny_server.api_key)
-    out = tmp_path / "video.json"
-    args = ["bench", "--endpoint", tiny_server.base_url, "--requests", "2", "--warmup", "0"]
-    args += ["--videos-per-request", "1", "--video-seconds", "0.5", "--video-size", "64x64"]
-    args += ["--image-size", "64x64", "--output-tokens", "4", "--json", str(out)]
-    assert main(args) == 1
-    result = BenchResult.model_validate_json(out.read_text())
-    metrics = result.endpoints[0]
-    assert (result.workload.videos_per_request, result.workload.video_seconds) == (1, 0.5)
-    assert metrics.failures == 2 and metrics.first_error is not None
-    assert metrics.first_error.startswith("HTTP 400") and "video" in metrics.first_error.lower()
-    assert "first error: HTTP 400" in capsys.readouterr().out
+    base = ["bench", "--endpoint", tiny_server.base_url, "--requests", "2", "--warmup", "0"]
+    base += ["--image-size", "64x64", "--output-tokens", "4"]
+    runs = {}
+    for name, extra in {
+        "video": ["--videos-per-request", "1", "--video-seconds", "2", "--video-size", "128x128"],
+        "plain": [],
+    }.items():
+        out = tmp_path / f"{name}.json"
+        assert main([*base, *extra, "--json", str(out)]) == 0, capsys.readouterr()
+        runs[name] = BenchResult.model_validate_json(out.read_text())
+    video, plain = runs["video"].endpoints[0], runs["plain"].endpoints[0]
+    assert (runs["video"].workload.videos_per_request, runs["video"].workload.video_seconds) == (1, 2.0)
+    assert video.failures == 0 and plain.failures == 0
+    assert video.prompt_tokens_per_request and plain.prompt_tokens_per_request
+    assert video.prompt_tokens_per_request > plain.prompt_tokens_per_request + 16
 
 
 @pytest.mark.vllm
