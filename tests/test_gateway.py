@@ -294,7 +294,11 @@ def test_queue_is_bounded_and_the_swap_drains_first(gateway: GatewayProcess) -> 
 
     def long_answer() -> None:
         body = _chat(
-            awake, max_tokens=1500, stream=True, ignore_eos=True, stream_options={"include_usage": True}
+            awake,
+            max_tokens=LONG_TOKENS,
+            stream=True,
+            ignore_eos=True,
+            stream_options={"include_usage": True},
         )
         with httpx.stream("POST", url, json=body, headers=_headers(gateway), timeout=SWAP_S) as r:
             for line in r.iter_lines():
