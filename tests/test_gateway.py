@@ -19,6 +19,7 @@ from pathlib import Path
 
 import httpx
 import openai
+import psutil
 import pytest
 
 from tests.helpers.gateway import GatewayProcess, running_gateway, write_profiles
@@ -218,6 +219,10 @@ def test_only_the_gateways_routes_are_reachable(gateway: GatewayProcess) -> None
     folder = gateway.socket_dir()
     assert folder.stat().st_mode & 0o777 == 0o700
     assert (folder / "a.sock").exists() or (folder / "b.sock").exists()
+    # Keys stay out of what others can read: the output, and the command lines `ps` shows.
+    assert gateway.api_key not in gateway.output()  # type: ignore[attr-defined]
+    awake = PROFILE_OF[_awake(gateway)]
+    assert "--api-key" not in psutil.Process(gateway.vllm_pid(awake)).cmdline()
 
 
 # ------------------------------------------------------------------------------------------- swapping
