@@ -12,6 +12,8 @@ import re
 import secrets
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -381,6 +383,26 @@ def test_disconnect_mid_stream_aborts_upstream(gateway: GatewayProcess) -> None:
         time.sleep(0.1)
     assert _vllm_metric(gateway, model, "vllm:num_requests_running") == 0
     assert _vllm_metric(gateway, model, "vllm:generation_tokens_total") - generated_before < 1500
+
+
+def test_serve_bench_swap_times_the_switch(gateway: GatewayProcess, tmp_path: Path) -> None:
+    """The command a GPU owner runs: alternating requests, each with the gateway's swap time."""
+    out = tmp_path / "swap.json"
+    command = ["serve", "bench", "--swap", "--endpoint", f"gw={gateway.base_url}", "--requests", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", *command, "--output-tokens", "4", "--json", str(out)],
+        env={**os.environ, "VLLM_API_KEY": gateway.api_key},  # type: ignore[attr-defined]
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=SWAP_S * 2,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(out.read_text())
+    assert result["models"] == [A, B]  # the failed one is left out
+    assert [sample["model"] for sample in result["samples"]] == [A, B]
+    assert any(sample["swap_ms"] > 0 for sample in result["samples"])
+    assert "first token p50" in done.stdout
 
 
 def test_an_instance_that_crashes_is_a_clear_503_and_the_other_is_still_served(
