@@ -192,6 +192,7 @@ def test_bad_requests_get_openai_shaped_errors(gateway: GatewayProcess) -> None:
             "larger than the gateway's cap",
         ),
         (httpx.post(url, json=_chat(BROKEN), headers=_headers(gateway)), 503, "failed to start"),
+        (httpx.get(url, headers=_headers(gateway)), 405, "GET is not allowed"),
     ]
     for response, status, words in cases:
         assert response.status_code == status, response.text
