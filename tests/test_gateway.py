@@ -12,6 +12,8 @@ import re
 import secrets
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -19,6 +21,7 @@ from pathlib import Path
 
 import httpx
 import openai
+import psutil
 import pytest
 
 from tests.helpers.gateway import GatewayProcess, running_gateway, write_profiles
@@ -32,6 +35,8 @@ STARTUP_S = 400
 SWAP_S = 300
 BODY_CAP_MB = 1
 QUEUE_LIMIT = 9
+# Long enough (~1.5 s on an idle 2-core machine) for QUEUE_LIMIT requests to queue behind it.
+LONG_TOKENS = 600
 
 
 @pytest.fixture(scope="module", params=["restart", "sleep"])
@@ -147,7 +152,7 @@ def test_streams_chunk_for_chunk_as_generated(gateway: GatewayProcess) -> None:
     """vLLM's SSE events pass through whole and as they come (the second long before the last), the usage
     chunk last, and together they say what the same request says unstreamed."""
     model = _awake(gateway)
-    request = _chat(model, max_tokens=200, temperature=0, seed=7, ignore_eos=True)
+    request = _chat(model, max_tokens=100, temperature=0, seed=7, ignore_eos=True)
     whole = httpx.post(
         f"{gateway.base_url}/chat/completions", json=request, headers=_headers(gateway), timeout=60
     )
@@ -164,11 +169,11 @@ def test_streams_chunk_for_chunk_as_generated(gateway: GatewayProcess) -> None:
                 events.append(line[6:])
     assert events[-1] == "[DONE]"
     chunks = [json.loads(e) for e in events[:-1]]  # each event whole: none split or merged by the gateway
-    assert chunks[-1]["usage"]["completion_tokens"] == 200
+    assert chunks[-1]["usage"]["completion_tokens"] == 100
     assert all(c["model"] == model for c in chunks)
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == whole.json()["choices"][0]["message"]["content"]
-    assert len(chunks) > 50
+    assert len(chunks) > 25
     assert arrivals[1] < arrivals[-1] / 2, "the stream was buffered"
 
 
@@ -187,6 +192,7 @@ def test_bad_requests_get_openai_shaped_errors(gateway: GatewayProcess) -> None:
             "larger than the gateway's cap",
         ),
         (httpx.post(url, json=_chat(BROKEN), headers=_headers(gateway)), 503, "failed to start"),
+        (httpx.get(url, headers=_headers(gateway)), 405, "GET is not allowed"),
     ]
     for response, status, words in cases:
         assert response.status_code == status, response.text
@@ -216,6 +222,10 @@ def test_only_the_gateways_routes_are_reachable(gateway: GatewayProcess) -> None
     folder = gateway.socket_dir()
     assert folder.stat().st_mode & 0o777 == 0o700
     assert (folder / "a.sock").exists() or (folder / "b.sock").exists()
+    # Keys stay out of what others can read: the output, and the command lines `ps` shows.
+    assert gateway.api_key not in gateway.output()  # type: ignore[attr-defined]
+    awake = PROFILE_OF[_awake(gateway)]
+    assert "--api-key" not in psutil.Process(gateway.vllm_pid(awake)).cmdline()
 
 
 # ------------------------------------------------------------------------------------------- swapping
@@ -292,7 +302,11 @@ def test_queue_is_bounded_and_the_swap_drains_first(gateway: GatewayProcess) -> 
 
     def long_answer() -> None:
         body = _chat(
-            awake, max_tokens=1500, stream=True, ignore_eos=True, stream_options={"include_usage": True}
+            awake,
+            max_tokens=LONG_TOKENS,
+            stream=True,
+            ignore_eos=True,
+            stream_options={"include_usage": True},
         )
         with httpx.stream("POST", url, json=body, headers=_headers(gateway), timeout=SWAP_S) as r:
             for line in r.iter_lines():
@@ -319,7 +333,7 @@ def test_queue_is_bounded_and_the_swap_drains_first(gateway: GatewayProcess) -> 
         thread.join(SWAP_S)
     assert refused.status_code == 503 and int(refused.headers["Retry-After"]) > 0
     assert "waiting for a model switch" in refused.json()["error"]["message"]
-    assert long_usage and long_usage[0]["completion_tokens"] == 1500
+    assert long_usage and long_usage[0]["completion_tokens"] == LONG_TOKENS
     assert [r.status_code for r in replies] == [200] * QUEUE_LIMIT
     assert {r.json()["model"] for r in replies} == {target}
 
@@ -370,6 +384,26 @@ def test_disconnect_mid_stream_aborts_upstream(gateway: GatewayProcess) -> None:
         time.sleep(0.1)
     assert _vllm_metric(gateway, model, "vllm:num_requests_running") == 0
     assert _vllm_metric(gateway, model, "vllm:generation_tokens_total") - generated_before < 1500
+
+
+def test_serve_bench_swap_times_the_switch(gateway: GatewayProcess, tmp_path: Path) -> None:
+    """The command a GPU owner runs: alternating requests, each with the gateway's swap time."""
+    out = tmp_path / "swap.json"
+    command = ["serve", "bench", "--swap", "--endpoint", f"gw={gateway.base_url}", "--requests", "2"]
+    done = subprocess.run(
+        [sys.executable, "-m", *command, "--output-tokens", "4", "--json", str(out)],
+        env={**os.environ, "VLLM_API_KEY": gateway.api_key},  # type: ignore[attr-defined]
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=SWAP_S * 2,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads(out.read_text())
+    assert result["models"] == [A, B]  # the failed one is left out
+    assert [sample["model"] for sample in result["samples"]] == [A, B]
+    assert any(sample["swap_ms"] > 0 for sample in result["samples"])
+    assert "first token p50" in done.stdout
 
 
 def test_an_instance_that_crashes_is_a_clear_503_and_the_other_is_still_served(

@@ -44,18 +44,16 @@ def _first_token_ms(client: httpx.Client, base_url: str, model: str, tokens: int
         "stream": True,
     }
     started = time.perf_counter()
+    ttft = None
     with client.stream("POST", f"{base_url}/chat/completions", json=body) as response:
         if response.status_code != 200:
             raise RuntimeError(f"{model}: {response.status_code} {response.read().decode()[:300]}")
         swap_ms = int(response.headers.get("x-serve-swap-ms", "0"))
         for line in response.iter_lines():
-            if line.startswith("data: ") and '"content":' in line:
+            if ttft is None and line.startswith("data: ") and '"content":' in line:
                 ttft = (time.perf_counter() - started) * 1000
-                break
-        else:
-            raise RuntimeError(f"{model}: the stream ended without a token")
-        for _ in response.iter_bytes():
-            pass
+    if ttft is None:
+        raise RuntimeError(f"{model}: the stream ended without a token")
     return SwapSample(model=model, swap_ms=swap_ms, ttft_ms=round(ttft, 1))
 
 
@@ -95,7 +93,11 @@ def run_swap_bench(
         with Progress(console=err, transient=True) as progress:
             task = progress.add_task("swapping", total=rounds)
             for index in range(rounds):
-                samples.append(_first_token_ms(client, base_url, models[index % 2], tokens))
+                try:
+                    samples.append(_first_token_ms(client, base_url, models[index % 2], tokens))
+                except (RuntimeError, httpx.HTTPError) as exc:
+                    err.print(f"error: request {index + 1}: {exc}", highlight=False, markup=False)
+                    return 1
                 progress.advance(task)
     result = SwapBenchResult(
         gateway=base_url,

@@ -22,16 +22,6 @@ from serve.cli.arguments import (
 )
 from serve.config.profile import ProfileError
 from serve.config.secrets import find_secrets, secrets_environment
-from serve.gateway.assemble import (
-    Supervision,
-    attached_instances,
-    build_gateway,
-    default_max_awake,
-    pick_mode,
-    private_dir,
-    serve,
-    supervised_instances,
-)
 from serve.gateway.config import DEFAULT_PORT, GatewaySettings, Policy
 from serve.gateway.swap import SwapMode
 from serve.launcher.addresses import http_root, is_loopback
@@ -143,6 +133,18 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace, out: Console) -> int:
+    # Here, not at the top: uvicorn and starlette load only for the command that serves.
+    from serve.gateway.assemble import (
+        Supervision,
+        attached_instances,
+        build_gateway,
+        default_max_awake,
+        pick_mode,
+        private_dir,
+        serve,
+        supervised_instances,
+    )
+
     environ = settings_environ()
     profiles = [load(name, args.profiles_dir, environ) for name in args.profiles]
     names = [p.settings.served_name for p in profiles]

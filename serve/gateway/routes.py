@@ -173,6 +173,9 @@ def build_app(gateway: Gateway, lifespan=None) -> Starlette:
         return Response(gateway.metrics.render(), media_type=CONTENT_TYPE)
 
     async def other(request: Request) -> Response:
+        if request.url.path in served:
+            message = f"{request.method} is not allowed on {request.url.path}"
+            return GatewayError(405, message, kind="invalid_request_error").response()
         return not_found(request.url.path).response()
 
     everything = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
@@ -182,8 +185,10 @@ def build_app(gateway: Gateway, lifespan=None) -> Starlette:
         Route("/v1/models", models, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
-        Route("/{path:path}", other, methods=everything),
     ]
+    served = {route.path for route in routes}
+    routes.append(Route("/{path:path}", other, methods=everything))
+
     return Starlette(routes=routes, lifespan=lifespan)
 
 

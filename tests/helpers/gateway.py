@@ -151,14 +151,14 @@ def write_profiles(
 
 @contextlib.contextmanager
 def running_gateway(
-    run_dir: Path, profiles: list[Path], args: list[str], api_key: str
+    run_dir: Path, profiles: list[Path], args: list[str], api_key: str, env: dict[str, str] | None = None
 ) -> Iterator[GatewayProcess]:
     """The gateway with its key in secrets.env (where users write it); stopped with SIGTERM, and the exit
     fails the test if it did not exit 0 or left processes behind."""
     (run_dir / "secrets.env").write_text(f"VLLM_API_KEY={api_key}\n")
     (run_dir / "secrets.env").chmod(0o600)
-    env = {**harness_env(cache_dir=run_dir), "VLLM_API_KEY": ""}
-    gateway = GatewayProcess([*map(str, profiles), *args], run_dir, env).start()
+    environment = {**harness_env(cache_dir=run_dir), "VLLM_API_KEY": "", **(env or {})}
+    gateway = GatewayProcess([*map(str, profiles), *args], run_dir, environment).start()
     try:
         yield gateway
         code = gateway.stop()
