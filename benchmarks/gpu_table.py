@@ -75,7 +75,7 @@ def together_cell(placement: Placement, gpu_spec: str) -> str:
         return "✓ one GPU each" + (f" ({', '.join(shorter)})" if shorter else "")
     fp8 = place([load(_fp8(name)) for name in STACK_FAMILIES], gpus_named(gpu_spec))
     hint = f"; {' + '.join(i.profile for i in fp8.instances)} {fp8.layout.words}" if fp8.all_start else ""
-    return f"✗ one at a time{hint}"
+    return f"⇄ one awake at a time, swapped by the gateway{hint}"
 
 
 def stack_summary(placement: Placement) -> dict:

@@ -62,7 +62,7 @@ def test_the_quickstart_table_matches_what_serve_plan_prints(
     expected = {
         "together": "✓ together",
         "one-gpu-each": "✓ one GPU each",
-        "cannot-run-together": "✗ one at a time",
+        "cannot-run-together": "⇄ one awake at a time, swapped by the gateway",
     }
     assert both.startswith(expected[plan["layout"]])
 
