@@ -218,7 +218,11 @@ def test_only_the_gateways_routes_are_reachable(gateway: GatewayProcess) -> None
         response = httpx.request(method, f"{gateway.root_url}{path}", headers=_headers(gateway))
         assert response.status_code == 404, (path, response.text)
         assert "not served by the gateway" in response.json()["error"]["message"]
-    assert {port for _, port in gateway.tcp_listeners()} == {gateway.port}
+    listeners = gateway.tcp_listeners()
+    others = [
+        (pid, port, psutil.Process(pid).cmdline()[:4]) for pid, port in listeners if port != gateway.port
+    ]
+    assert {port for _, port in listeners} == {gateway.port}, others
     folder = gateway.socket_dir()
     assert folder.stat().st_mode & 0o777 == 0o700
     assert (folder / "a.sock").exists() or (folder / "b.sock").exists()

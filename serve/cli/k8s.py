@@ -213,7 +213,11 @@ def _compose_images(path: Path) -> tuple[str, str | None]:
         raise ProfileError(
             f"{path}: expected one pinned vllm/vllm-openai image, found {', '.join(images) or 'none'}"
         )
-    page = next((s.image for s in compose.services.values() if s.image and not s.is_vllm), None)
+    # The page is the service told FRONTEND_ENDPOINTS (the gateway runs the vLLM image but serves no model).
+    page = next(
+        (s.image for s in compose.services.values() if s.image and "FRONTEND_ENDPOINTS" in s.environment),
+        None,
+    )
     return images[0].rsplit(":", 1)[1], page
 
 
