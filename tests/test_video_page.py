@@ -13,10 +13,13 @@ import httpx
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from frontend.conversation import AnswerStatus
 from harness.tiny_checkpoint import VIDEO_LIMIT, VIDEO_MAX_FRAMES, VIDEO_MAX_TOKENS
 from harness.video_clips import rotated, unknown_codec, wav_audio, write_clip
 from tests.conftest import TinyServer
-from tests.helpers.page import saved, send, start_page, stats_lines
+from tests.helpers.images import image_bytes
+from tests.helpers.page import File, saved, send, start_page, stats_lines
+from tests.helpers.pdfs import pdf_bytes
 
 pytestmark = pytest.mark.vllm
 
@@ -148,3 +151,37 @@ def test_a_chat_with_more_videos_than_the_server_takes_keeps_the_latest(
     assert len(answers) == VIDEO_LIMIT + 1
     assert all(answer.answers[0].content and answer.answers[0].stats.prompt_tokens for answer in answers)
     assert any("oldest video(s)" in notice for notice in answers[-1].notices)
+
+
+def test_a_long_chat_mixing_images_pdfs_and_videos_stays_within_the_servers_limits(
+    open_page: Page, tmp_path: Path, data_dir: Path, tiny_server: TinyServer
+) -> None:
+    """The real server refuses a request over its image or video limit (400): every turn answered means the
+    re-sent history never exceeded them, whatever the mix."""
+    page = open_page()
+    turns: list[tuple[str, list[File]]] = [
+        ("A photo", [("photo.png", image_bytes(96, 64), "image/png")]),
+        ("A report", [("report.pdf", pdf_bytes(4), "application/pdf")]),
+        (
+            "A clip and a photo",
+            [
+                ("a.mp4", mp4(tmp_path, "a.mp4", seconds=2), "video/mp4"),
+                ("b.png", image_bytes(64, 96), "image/png"),
+            ],
+        ),
+        ("Another clip", [("b.mp4", mp4(tmp_path, "b.mp4", seconds=3), "video/mp4")]),
+        ("Another report", [("memo.pdf", pdf_bytes(3), "application/pdf")]),
+    ]
+    for text, files in turns:
+        send(page, text, *files)
+        assert not page.error, [error.value for error in page.error]
+    stored = saved(data_dir, page)
+    answers = [message.answers[0] for message in stored.messages if message.role == "assistant"]
+    assert len(answers) == len(turns)
+    assert all(answer.status is AnswerStatus.DONE for answer in answers), [a.error for a in answers]
+    assert all(answer.stats.prompt_tokens for answer in answers)
+    users = [message for message in stored.messages if message.role == "user"]
+    assert (
+        sum(len(message.images) for message in users) > tiny_server.image_limit
+    )  # more than one request takes
+    assert sum(len(message.videos) for message in users) > VIDEO_LIMIT
