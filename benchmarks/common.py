@@ -12,10 +12,13 @@ import os
 import platform
 import shlex
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+import openai
 
 from harness.serve_up import ServeUp, free_port
 from harness.tiny_checkpoint import (
@@ -101,3 +104,26 @@ def tiny_server(
         server.stop()
     finally:
         server.kill_everything()
+
+
+def first_token_and_prompt(
+    client: openai.OpenAI, model: str, media: dict[str, Any], question: str
+) -> tuple[int, float]:
+    """(prompt tokens, time to first token) of one streamed question about one media part (an image_url
+    or video_url content part), answered in 4 tokens."""
+    started = time.perf_counter()
+    first: float | None = None
+    prompt_tokens = 0
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": [media, {"type": "text", "text": question}]}],
+        max_tokens=4,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    for chunk in stream:
+        if first is None and chunk.choices and chunk.choices[0].delta.content:
+            first = time.perf_counter() - started
+        if chunk.usage:
+            prompt_tokens = chunk.usage.prompt_tokens
+    return prompt_tokens, first if first is not None else time.perf_counter() - started

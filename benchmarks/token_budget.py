@@ -16,12 +16,11 @@ import json
 import secrets
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import openai
 
-from benchmarks.common import RESULTS_DIR, command_line, machine, tiny_server
+from benchmarks.common import RESULTS_DIR, command_line, first_token_and_prompt, machine, tiny_server
 from benchmarks.image_prep import photo_like_jpeg
 from frontend.conversation import DEFAULT_IMAGE_TOKEN_BUDGET
 from frontend.images import SERVER_MAX_PIXELS, prepare_image
@@ -33,30 +32,8 @@ MAX_MODEL_LEN = 20480  # one full-size 12 MP photo (~11,800 tokens) and an answe
 
 def ask(client: openai.OpenAI, data_url: str) -> tuple[int, float]:
     """(prompt tokens, time to first token) of one streamed question about the image."""
-    started = time.perf_counter()
-    first: float | None = None
-    prompt_tokens = 0
-    stream = client.chat.completions.create(
-        model=SERVED_NAME,
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "image_url", "image_url": {"url": data_url}},
-                    {"type": "text", "text": "What is in this photo?"},
-                ],
-            }
-        ],
-        max_tokens=4,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    for chunk in stream:
-        if first is None and chunk.choices and chunk.choices[0].delta.content:
-            first = time.perf_counter() - started
-        if chunk.usage:
-            prompt_tokens = chunk.usage.prompt_tokens
-    return prompt_tokens, first if first is not None else time.perf_counter() - started
+    media = {"type": "image_url", "image_url": {"url": data_url}}
+    return first_token_and_prompt(client, SERVED_NAME, media, "What is in this photo?")
 
 
 def main() -> None:

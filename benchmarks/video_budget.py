@@ -20,7 +20,6 @@ import json
 import secrets
 import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +27,14 @@ import openai
 import yaml
 from rich.progress import Progress
 
-from benchmarks.common import RESULTS_DIR, command_line, load_average, machine, tiny_server
+from benchmarks.common import (
+    RESULTS_DIR,
+    command_line,
+    first_token_and_prompt,
+    load_average,
+    machine,
+    tiny_server,
+)
 from harness.serve_up import REPO_ROOT
 from harness.tiny_checkpoint import SERVED_NAME
 from harness.video_clips import write_clip
@@ -62,31 +68,9 @@ ARMS: dict[str, dict[str, Any]] = {
 
 def ask(client: openai.OpenAI, clip: bytes) -> tuple[int, float]:
     """(prompt tokens, time to first token) of one streamed question about the clip."""
-    started = time.perf_counter()
-    first: float | None = None
-    prompt_tokens = 0
     url = "data:video/mp4;base64," + base64.b64encode(clip).decode()
-    stream = client.chat.completions.create(
-        model=SERVED_NAME,
-        messages=[
-            {
-                "role": "user",
-                "content": [
-                    {"type": "video_url", "video_url": {"url": url}},
-                    {"type": "text", "text": "What happens in this clip?"},
-                ],
-            }
-        ],
-        max_tokens=4,
-        stream=True,
-        stream_options={"include_usage": True},
-    )
-    for chunk in stream:
-        if first is None and chunk.choices and chunk.choices[0].delta.content:
-            first = time.perf_counter() - started
-        if chunk.usage:
-            prompt_tokens = chunk.usage.prompt_tokens
-    return prompt_tokens, first if first is not None else time.perf_counter() - started
+    media = {"type": "video_url", "video_url": {"url": url}}
+    return first_token_and_prompt(client, SERVED_NAME, media, "What happens in this clip?")
 
 
 def clip_name(seconds: int, size: tuple[int, int]) -> str:
