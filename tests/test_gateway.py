@@ -35,7 +35,7 @@ STARTUP_S = 400
 SWAP_S = 300
 BODY_CAP_MB = 1
 QUEUE_LIMIT = 9
-# Long enough (~1.5 s on an idle 2-core machine) for QUEUE_LIMIT requests to queue behind it.
+# An answer long enough to be drained through a swap (the queue test freezes its vLLM while the queue fills).
 LONG_TOKENS = 600
 
 
@@ -83,7 +83,7 @@ def _is_api_server(pid: int) -> bool:
 
 def _speaks_http(port: int) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=2).status_code > 0
+        return httpx.get(f"http://127.0.0.1:{port}/health", timeout=0.5).status_code > 0
     except httpx.HTTPError:
         return False
 
@@ -344,13 +344,20 @@ def test_queue_is_bounded_and_the_swap_drains_first(gateway: GatewayProcess) -> 
     long_thread = threading.Thread(target=long_answer)
     long_thread.start()
     assert started.wait(60)
-    threads = [threading.Thread(target=send) for _ in range(QUEUE_LIMIT)]
-    for thread in threads:
-        thread.start()
-    deadline = time.monotonic() + 30
-    while _queue_depth(gateway, target) < QUEUE_LIMIT and time.monotonic() < deadline:
-        time.sleep(0.05)
-    refused = httpx.post(url, json=_chat(target), headers=_headers(gateway), timeout=SWAP_S)
+    # The awake vLLM is frozen while the queue fills: its answer cannot end (and the swap cannot begin)
+    # before the queue is full, however fast the machine.
+    frozen = gateway.vllm_pid(PROFILE_OF[awake])
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        threads = [threading.Thread(target=send) for _ in range(QUEUE_LIMIT)]
+        for thread in threads:
+            thread.start()
+        deadline = time.monotonic() + 30
+        while _queue_depth(gateway, target) < QUEUE_LIMIT and time.monotonic() < deadline:
+            time.sleep(0.05)
+        refused = httpx.post(url, json=_chat(target), headers=_headers(gateway), timeout=SWAP_S)
+    finally:
+        os.kill(frozen, signal.SIGCONT)
     for thread in [long_thread, *threads]:
         thread.join(SWAP_S)
     assert refused.status_code == 503 and int(refused.headers["Retry-After"]) > 0
