@@ -38,6 +38,21 @@ def processes_with_marker(marker: str) -> list[int]:
     return found
 
 
+def leftovers_with_marker(marker: str, wait_s: float = 5.0) -> list[int]:
+    """Pids carrying `marker` still alive after waiting up to `wait_s` for them to go."""
+    deadline = time.monotonic() + wait_s
+    while (alive := processes_with_marker(marker)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return alive
+
+
+def kill_marked(marker: str) -> None:
+    """SIGKILL every process carrying `marker` (teardown's last resort)."""
+    for pid in processes_with_marker(marker):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+
+
 @dataclass
 class ServeUp:
     """One `serve up` child; stdout and stderr go to files so a test can read them at any time."""
@@ -104,13 +119,8 @@ class ServeUp:
 
     def leftovers(self) -> list[int]:
         """Processes started by this `serve up` that are still alive (waits briefly for them to go)."""
-        deadline = time.monotonic() + 5
-        while (alive := processes_with_marker(self.marker)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return alive
+        return leftovers_with_marker(self.marker)
 
     def kill_everything(self) -> None:
         """Last resort in teardown, so a broken test never leaves a server behind."""
-        for pid in processes_with_marker(self.marker):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        kill_marked(self.marker)

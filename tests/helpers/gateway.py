@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import psutil
 
-from harness.serve_up import free_port, processes_with_marker
+from harness.serve_up import free_port, kill_marked, leftovers_with_marker, processes_with_marker
 from harness.tiny_checkpoint import harness_env, write_tiny_profile
 
 SOCKETS_LINE = re.compile(r"instances on Unix sockets in (\S+) ")
@@ -125,15 +125,10 @@ class GatewayProcess:
         return self.process.wait(timeout=timeout)
 
     def leftovers(self) -> list[int]:
-        deadline = time.monotonic() + 5
-        while (alive := processes_with_marker(self.marker)) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        return alive
+        return leftovers_with_marker(self.marker)
 
     def kill_everything(self) -> None:
-        for pid in processes_with_marker(self.marker):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        kill_marked(self.marker)
 
 
 def write_profiles(
